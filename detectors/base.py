@@ -1,0 +1,91 @@
+"""Records shared by every detector: what a method sees, what it returns, how it is described.
+
+Detectors are pure: arrays and counts in, frozen results out. No I/O, no logging
+handlers; this package imports only numpy and scipy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["DriftResult", "FeatureData", "MethodSpec", "Score", "FeatureKind"]
+
+FeatureKind = Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureData:
+    """One feature of one window, next to the same feature in the baseline.
+
+    Parameters
+    ----------
+    kind
+        ``"numeric"`` or ``"categorical"``.
+    ref_counts, cur_counts
+        Counts per bin. Numeric features use the baseline's quantile bins (open at
+        both ends); categorical features use the baseline's top-k categories, then
+        "other known", then "unseen" (whose reference count is zero). Missing values
+        are not counted here.
+    ref_sample, cur_sample
+        Bounded samples of raw values (numeric only), missing values removed.
+    ref_std
+        Reference standard deviation (numeric), for normalised distances.
+    unseen_bin
+        Index of the "unseen" bin for categorical features.
+    """
+
+    kind: FeatureKind
+    ref_counts: np.ndarray
+    cur_counts: np.ndarray
+    ref_sample: np.ndarray | None = None
+    cur_sample: np.ndarray | None = None
+    ref_std: float | None = None
+    unseen_bin: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """What a method's scoring hook returns: an effect size and, for tests, a p-value."""
+
+    score: float
+    p_value: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DriftResult:
+    """The verdict on one feature (or the prediction, or the label) in one window."""
+
+    method: str
+    feature: str
+    score: float
+    p_value: float | None
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSpec:
+    """A registered method: its scoring hook and how to decide with its score.
+
+    ``threshold`` applies to ``score`` (an effect size); methods with a p-value
+    must also pass the corrected significance level to be flagged.
+    """
+
+    name: str
+    kinds: frozenset[str]
+    needs: Literal["counts", "sample"]
+    default_threshold: float
+    higher_is_drift: bool
+    source: str
+    description: str
+    score: Callable[[FeatureData], Score] = field(repr=False)
+
+    def passes(self, value: float, threshold: float) -> bool:
+        """Whether an effect size ``value`` is beyond ``threshold`` in this method's direction."""
+        if not np.isfinite(value):
+            return False
+        return value >= threshold if self.higher_is_drift else value <= threshold

@@ -1,0 +1,5 @@
+"""``driftd baseline ...``."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

@@ -1,0 +1,42 @@
+"""The ``driftd`` command line.
+
+Each package owns its own sub-commands (``alerts.cli``, ``dashboards.cli``, ...);
+this module only assembles them. Heavy imports happen inside the commands, so
+``driftd --help`` is fast and the core daemon starts without optional extras.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from alerts.cli import app as rules_app
+from dashboards.cli import app as dashboards_app
+from dashboards.cli import run_app
+from monitor.baseline_cli import app as baseline_app
+from monitor.commands import compare, demo, run
+from monitor.sidecar.cli import sidecar
+from monitor.store.cli import app as store_app
+
+app = typer.Typer(
+    name="driftd",
+    help="Streaming drift monitoring for ML models in production.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run)
+app.command("demo")(demo)
+app.command("compare")(compare)
+app.command("app")(run_app)
+app.command("sidecar")(sidecar)
+app.add_typer(baseline_app, name="baseline", help="Build and inspect reference profiles.")
+app.add_typer(rules_app, name="rules", help="Generate, test and push Prometheus alert rules.")
+app.add_typer(dashboards_app, name="dashboards", help="Generate and push Grafana dashboards.")
+app.add_typer(store_app, name="store", help="Migrate the store and apply retention.")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())

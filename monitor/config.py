@@ -1,0 +1,354 @@
+"""Configuration: one frozen settings object built from YAML plus ``DRIFTD_*`` variables.
+
+The entry point builds :class:`Settings` once (:func:`load_settings`) and hands the
+parts each component needs down as arguments; nothing reads configuration at import
+time. Environment variables override the YAML file, nested keys joined by ``__``::
+
+    DRIFTD_KAFKA__BOOTSTRAP_SERVERS=broker:9092
+    DRIFTD_STORE__URL=postgresql+psycopg://driftd@db/driftd
+
+Every section forbids unknown keys, so a typo is an error that names the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "ConfigError",
+    "KafkaSettings",
+    "ModelSettings",
+    "Settings",
+    "load_settings",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the person who wrote the file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    """Where events come from. Security options are passed through to kafka-python."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    predictions_topic: str = "driftd.predictions"
+    labels_topic: str = "driftd.labels"
+    dead_letter_topic: str = "driftd.dead-letter"
+    group_id: str = "driftd"
+    client_id: str = "driftd"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    max_poll_records: int = Field(5000, ge=1, le=100_000)
+    poll_timeout_ms: int = Field(200, ge=1, le=60_000)
+    # kafka-python's default (300 s) stalls group joins on some brokers; tests set it small.
+    max_poll_interval_ms: int = Field(300_000, ge=1_000)
+    session_timeout_ms: int = Field(10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(3_000, ge=100)
+    request_timeout_ms: int = Field(30_000, ge=1_000)
+    reconnect_backoff_max_ms: int = Field(10_000, ge=50)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_plain_username: str | None = None
+    sasl_plain_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+
+    def client_options(self) -> dict[str, Any]:
+        """Connection and security options shared by consumers and producers."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+            "request_timeout_ms": self.request_timeout_ms,
+            "reconnect_backoff_max_ms": self.reconnect_backoff_max_ms,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_plain_username
+            if self.sasl_plain_password is not None:
+                options["sasl_plain_password"] = self.sasl_plain_password.get_secret_value()
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_check_hostname"] = self.ssl_check_hostname
+            for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+                value = getattr(self, key)
+                if value is not None:
+                    options[key] = str(value)
+            if self.ssl_password is not None:
+                options["ssl_password"] = self.ssl_password.get_secret_value()
+        return options
+
+
+class WindowSettings(_Section):
+    """Event-time tumbling windows closed by a watermark."""
+
+    size_seconds: int = Field(300, ge=1, le=7 * 86_400)
+    allowed_lateness_seconds: int = Field(60, ge=0, le=7 * 86_400)
+    # Low-traffic models: also close a window every N events (0 = off).
+    count_trigger: int = Field(0, ge=0)
+    # Windows with fewer events than this are closed but not tested for drift.
+    min_events: int = Field(100, ge=1)
+    # Bounded per-feature numeric sample kept per window (for KS, Wasserstein, multivariate).
+    sample_size: int = Field(2000, ge=10, le=1_000_000)
+    close_on_shutdown: bool = True
+
+
+class DriftSettings(_Section):
+    """How features are tested and how a model-level decision is made."""
+
+    numeric_method: str = "auto"
+    categorical_method: str = "auto"
+    # Family-wise error control across a model's features for p-value methods.
+    correction: Literal["bonferroni", "bh", "none"] = "bh"
+    alpha: float = Field(0.05, gt=0, lt=1)
+    # Model-level drift when at least this share of features drifted.
+    drift_share_threshold: float = Field(0.3, gt=0, le=1)
+    # Per-method threshold overrides, e.g. {psi: 0.25}.
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+
+class FeatureSettings(_Section):
+    """Per-feature overrides."""
+
+    method: str | None = None
+    threshold: float | None = None
+    type: Literal["numeric", "categorical"] | None = None
+
+
+class ModelSettings(_Section):
+    """One monitored model."""
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")
+    baseline: Path | None = None
+    task: Literal["binary", "multiclass", "regression"] = "binary"
+    # Binary classifiers: the positive class and the score threshold for the decision.
+    positive_class: str = "1"
+    decision_threshold: float = Field(0.5, ge=0, le=1)
+    features: dict[str, FeatureSettings] = Field(default_factory=dict)
+    model_file: Path | None = None
+    model_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    trust_pickle: bool = False
+
+
+class LimitSettings(_Section):
+    """Hard caps that keep memory and metric cardinality bounded."""
+
+    max_models: int = Field(50, ge=1)
+    max_segments_per_model: int = Field(20, ge=1)
+    max_features_per_model: int = Field(500, ge=1)
+    max_categories_per_feature: int = Field(50, ge=2)
+    max_message_bytes: int = Field(1_048_576, ge=256)
+    max_open_windows_per_key: int = Field(8, ge=1)
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65_535)
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite:///driftd.db"
+    retention_days: int = Field(90, ge=1)
+    write_batch_size: int = Field(500, ge=1)
+
+
+class LabelSettings(_Section):
+    enabled: bool = True
+    pending_ttl_seconds: int = Field(7 * 86_400, ge=1)
+    max_pending: int = Field(1_000_000, ge=1)
+
+
+class ExplainSettings(_Section):
+    enabled: bool = False
+    workers: int = Field(1, ge=1, le=64)
+    queue_size: int = Field(1000, ge=1)
+    base_rate: float = Field(0.01, ge=0, le=1)
+    near_threshold_band: float = Field(0.05, ge=0, le=0.5)
+    drifted_window_rate: float = Field(0.05, ge=0, le=1)
+    explain_wrong: bool = True
+    max_per_second: float = Field(50.0, gt=0)
+    attribution_threshold: float = Field(0.9, ge=0, le=1)
+
+
+class CheckpointSettings(_Section):
+    interval_seconds: float = Field(30.0, gt=0)
+
+
+class AppSettings(_Section):
+    url: str = "http://127.0.0.1:8501"
+    port: int = Field(8501, ge=0, le=65_535)
+
+
+class AlertSettings(_Section):
+    runbook_base_url: str = "https://github.com/driftd/driftd/blob/main/docs/runbooks"
+    grafana_url: str = "http://127.0.0.1:3000"
+    for_duration: str = "5m"
+    keep_firing_for: str = "10m"
+
+
+class Settings(BaseSettings):
+    """Everything driftd needs, validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    windows: WindowSettings = WindowSettings()
+    drift: DriftSettings = DriftSettings()
+    models: list[ModelSettings] = Field(default_factory=list)
+    # Learn a baseline from the first N live events when a model has no baseline file.
+    learn_baseline_events: int = Field(5000, ge=100)
+    baseline_dir: Path = Path("baselines")
+    limits: LimitSettings = LimitSettings()
+    http: HttpSettings = HttpSettings()
+    store: StoreSettings = StoreSettings()
+    labels: LabelSettings = LabelSettings()
+    explain: ExplainSettings = ExplainSettings()
+    checkpoint: CheckpointSettings = CheckpointSettings()
+    app: AppSettings = AppSettings()
+    alerts: AlertSettings = AlertSettings()
+
+    @field_validator("models")
+    @classmethod
+    def _unique_models(cls, models: list[ModelSettings]) -> list[ModelSettings]:
+        names = [m.name for m in models]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique; repeated: {duplicates}")
+        return models
+
+    @model_validator(mode="after")
+    def _check_methods(self) -> Settings:
+        # Imported here so that detectors stay importable without monitor.
+        from detectors.registry import REGISTRY
+
+        def check(key: str, name: str | None, kind: str | None = None) -> None:
+            if name is None or name == "auto":
+                return
+            if name not in REGISTRY:
+                raise ValueError(
+                    f"{key}: unknown method {name!r}; allowed: auto, {', '.join(sorted(REGISTRY))}"
+                )
+            if kind and kind not in REGISTRY[name].kinds:
+                allowed = sorted(n for n, s in REGISTRY.items() if kind in s.kinds)
+                raise ValueError(
+                    f"{key}: method {name!r} does not apply to {kind} features; "
+                    f"allowed: auto, {', '.join(allowed)}"
+                )
+
+        check("drift.numeric_method", self.drift.numeric_method, "numeric")
+        check("drift.categorical_method", self.drift.categorical_method, "categorical")
+        for method in self.drift.thresholds:
+            check(f"drift.thresholds.{method}", method)
+        for model in self.models:
+            for feature, fs in model.features.items():
+                check(f"models[{model.name}].features.{feature}.method", fs.method, fs.type)
+        return self
+
+    def model(self, name: str) -> ModelSettings | None:
+        """The settings of model ``name``, or None when it is not configured."""
+        for model in self.models:
+            if model.name == name:
+                return model
+        return None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the YAML file (passed as init values).
+        return env_settings, init_settings, file_secret_settings
+
+
+def _format_error(error: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "literal_error":
+            message = message.replace("Input should be", "allowed values are")
+        lines.append(f"  {key}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from a YAML file (optional), the environment and overrides.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing or unreadable, or a key or value is not allowed;
+        the message names each offending key, the value and what is allowed.
+    """
+    data: dict[str, Any] = {}
+    source = "environment"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        data = loaded
+    data.update(overrides)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, source)) from None
+    if path is not None:
+        settings = _resolve_paths(settings, Path(path).parent)
+    return settings
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Relative file paths in the YAML file are relative to the file itself."""
+
+    def resolve(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else (base / p)
+
+    models = [
+        m.model_copy(update={"baseline": resolve(m.baseline), "model_file": resolve(m.model_file)})
+        for m in settings.models
+    ]
+    return settings.model_copy(
+        update={"models": models, "baseline_dir": resolve(settings.baseline_dir)}
+    )
+

@@ -1,0 +1,335 @@
+"""Every metric driftd exports, on a registry that the caller owns.
+
+Two kinds live here:
+
+* pipeline counters, gauges and histograms (``prometheus_client`` objects updated
+  as events flow), held by :class:`PipelineMetrics`;
+* per-window results, exported by :class:`WindowCollector` from the latest
+  :class:`~monitor.results.WindowReport` of each (model, version, segment). The
+  number of keys it holds is capped, so a flood of model or segment names cannot
+  blow up the series count; keys past the cap are counted in
+  ``driftd_series_capped_total`` and not exported.
+
+Names follow Prometheus conventions: ``driftd_`` prefix, base units, ``_total`` for
+counters, ``_ratio`` for 0..1 shares. ``docs/metrics.md`` lists them all.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from monitor.results import WindowKey, WindowReport
+
+__all__ = [
+    "CALIBRATION_STATISTICS",
+    "PERFORMANCE_METRICS",
+    "PipelineMetrics",
+    "WindowCollector",
+    "create_metrics",
+]
+
+# Keys of WindowReport.calibration / baseline_calibration; each is exported as
+# driftd_calibration_<key> and driftd_calibration_<key>_baseline.
+CALIBRATION_STATISTICS = {
+    "ece_equal_width": "expected calibration error, 10 equal-width bins",
+    "ece_equal_mass": "expected calibration error, 10 equal-mass bins",
+    "brier_score": "Brier score",
+    "brier_reliability": "reliability term of the Brier decomposition",
+    "brier_resolution": "resolution term of the Brier decomposition",
+    "brier_uncertainty": "uncertainty term of the Brier decomposition",
+    "slope": "calibration slope (logistic recalibration)",
+    "intercept": "calibration intercept (logistic recalibration)",
+}
+# Keys of WindowReport.performance / estimated_performance (label "metric").
+PERFORMANCE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse")
+
+_DELAY_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+_FAST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class PipelineMetrics:
+    """Pipeline health: throughput, bad input, lag, windows, store, explanations."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.events = Counter(
+            "driftd_events", "Prediction events accepted into windows.", ["model", "version"],
+            registry=registry,
+        )
+        self.invalid_events = Counter(
+            "driftd_invalid_events", "Messages rejected and dead-lettered, by reason.", ["reason"],
+            registry=registry,
+        )
+        self.dead_letter_errors = Counter(
+            "driftd_dead_letter_errors", "Dead-letter messages that could not be published.",
+            registry=registry,
+        )
+        self.late_events = Counter(
+            "driftd_late_events", "Events later than the watermark plus allowed lateness.", ["model"],
+            registry=registry,
+        )
+        self.feature_type_errors = Counter(
+            "driftd_feature_type_errors",
+            "Feature values of the wrong type for the baseline (counted as missing).",
+            ["model"], registry=registry,
+        )
+        self.capacity_dropped = Counter(
+            "driftd_capacity_dropped",
+            "Items refused because a configured cap was reached, by cap.", ["cap"],
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "driftd_consumer_lag", "Messages behind the end of each assigned partition.",
+            ["topic", "partition"], registry=registry,
+        )
+        self.assigned_partitions = Gauge(
+            "driftd_consumer_assigned_partitions", "Partitions assigned to this consumer.",
+            registry=registry,
+        )
+        self.last_poll = Gauge(
+            "driftd_last_poll_timestamp_seconds", "Wall time of the last successful poll.",
+            registry=registry,
+        )
+        self.windows_closed = Counter(
+            "driftd_windows_closed", "Windows closed and evaluated.", ["model"], registry=registry,
+        )
+        self.open_windows = Gauge(
+            "driftd_open_windows", "Windows currently open.", registry=registry,
+        )
+        self.window_close_delay = Histogram(
+            "driftd_window_close_delay_seconds",
+            "Wall time between a window's end and its close.", buckets=_DELAY_BUCKETS,
+            registry=registry,
+        )
+        self.window_compute = Histogram(
+            "driftd_window_compute_seconds", "Time to compute a closed window's statistics.",
+            buckets=_FAST_BUCKETS, registry=registry,
+        )
+        self.batch_duration = Histogram(
+            "driftd_batch_duration_seconds", "Time to process one polled batch.",
+            buckets=_FAST_BUCKETS, registry=registry,
+        )
+        self.store_errors = Counter(
+            "driftd_store_errors", "Store operations that failed, by operation.", ["operation"],
+            registry=registry,
+        )
+        self.store_pending = Gauge(
+            "driftd_store_pending_writes", "Results waiting to be written to the store.",
+            registry=registry,
+        )
+        self.checkpoints = Counter(
+            "driftd_checkpoints", "Checkpoints written.", registry=registry,
+        )
+        self.last_checkpoint = Gauge(
+            "driftd_last_checkpoint_timestamp_seconds", "Wall time of the last checkpoint.",
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "driftd_ready", "1 when driftd is consuming and its store is reachable.",
+            registry=registry,
+        )
+        # Ground truth.
+        self.labels = Counter(
+            "driftd_labels", "Label events by outcome (joined, early, duplicate, unknown).",
+            ["outcome"], registry=registry,
+        )
+        self.label_join_evictions = Counter(
+            "driftd_label_join_evictions", "Pending predictions evicted before their label, by reason.",
+            ["reason"], registry=registry,
+        )
+        self.label_join_pending = Gauge(
+            "driftd_label_join_pending", "Predictions waiting for their label.", registry=registry,
+        )
+        self.concept_drift_alarms = Counter(
+            "driftd_concept_drift_alarms", "Sequential detector alarms on the error stream.",
+            ["model", "version", "detector"], registry=registry,
+        )
+        # Explanations.
+        self.explain_queue_depth = Gauge(
+            "driftd_explain_queue_depth", "Predictions waiting to be explained.", registry=registry,
+        )
+        self.explain_queue_capacity = Gauge(
+            "driftd_explain_queue_capacity", "Capacity of the explanation queue.", registry=registry,
+        )
+        self.explain_dropped = Counter(
+            "driftd_explain_dropped", "Explanation requests dropped, by reason.",
+            ["model", "reason"], registry=registry,
+        )
+        self.explanations = Counter(
+            "driftd_explanations", "Explanations computed and stored.", ["model"], registry=registry,
+        )
+        self.explain_latency = Histogram(
+            "driftd_explain_latency_seconds", "Time from event to stored explanation.",
+            buckets=_DELAY_BUCKETS, registry=registry,
+        )
+        self.incidents = Counter(
+            "driftd_alert_notifications", "Alertmanager notifications received, by status.",
+            ["status"], registry=registry,
+        )
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+class WindowCollector(Collector):
+    """Exports the latest closed window of each (model, version, segment).
+
+    Parameters
+    ----------
+    max_keys
+        Cap on (model, version, segment) keys exported; further keys are refused and
+        counted in ``driftd_series_capped_total``.
+    """
+
+    def __init__(self, max_keys: int, capped: Counter | None = None) -> None:
+        self.max_keys = max_keys
+        self._capped = capped
+        self._latest: OrderedDict[WindowKey, WindowReport] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def publish(self, report: WindowReport) -> bool:
+        """Make ``report`` the exported state of its key; False when the cap refused it."""
+        with self._lock:
+            if report.key not in self._latest and len(self._latest) >= self.max_keys:
+                if self._capped is not None:
+                    self._capped.inc()
+                return False
+            current = self._latest.get(report.key)
+            if current is None or report.window_end >= current.window_end:
+                self._latest[report.key] = report
+            return True
+
+    def latest(self, key: WindowKey) -> WindowReport | None:
+        with self._lock:
+            return self._latest.get(key)
+
+    def reports(self) -> list[WindowReport]:
+        with self._lock:
+            return list(self._latest.values())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:  # noqa: C901 - one family after another
+        reports = self.reports()
+        key_labels = ["model", "version", "segment"]
+        feat_labels = key_labels + ["feature", "method"]
+
+        def family(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, doc, labels=labels)
+
+        score = family("driftd_feature_drift_score", "Drift effect size of a feature in the last closed window.", feat_labels)
+        p_value = family("driftd_feature_drift_p_value", "Uncorrected p-value of a feature's drift test.", feat_labels)
+        threshold = family("driftd_feature_drift_threshold", "Effect-size threshold of a feature's drift test.", feat_labels)
+        drifted = family("driftd_feature_drifted", "1 when a feature drifted in the last closed window.", feat_labels)
+        pred_score = family("driftd_prediction_drift_score", "Drift effect size of the model's predictions.", key_labels + ["method"])
+        pred_drifted = family("driftd_prediction_drifted", "1 when the predictions drifted.", key_labels + ["method"])
+        label_score = family("driftd_label_drift_score", "Drift effect size of the labels (prior drift).", key_labels + ["method"])
+        label_drifted = family("driftd_label_drifted", "1 when the labels drifted.", key_labels + ["method"])
+        share = family("driftd_model_drift_share_ratio", "Share of a model's features that drifted.", key_labels)
+        weighted = family("driftd_model_drift_score", "Importance-weighted share of drifted features.", key_labels)
+        model_drifted = family("driftd_model_drifted", "1 when the drift share passed its threshold.", key_labels)
+        missing = family("driftd_feature_missing_ratio", "Share of missing values of a feature.", key_labels + ["feature"])
+        missing_base = family("driftd_feature_missing_baseline_ratio", "Baseline share of missing values of a feature.", key_labels + ["feature"])
+        unseen = family("driftd_feature_unseen_ratio", "Share of values of a categorical feature unseen in the baseline.", key_labels + ["feature"])
+        events = family("driftd_window_events", "Events in the last closed window.", key_labels)
+        window_end = family("driftd_window_end_timestamp_seconds", "Event-time end of the last closed window.", key_labels)
+        coverage = family("driftd_label_coverage_ratio", "Share of the window's predictions whose label has arrived.", key_labels)
+        perf = family("driftd_performance", "Realised performance of the last window with labels.", key_labels + ["metric"])
+        perf_lower = family("driftd_performance_lower", "Lower 95% confidence bound of realised performance.", key_labels + ["metric"])
+        perf_upper = family("driftd_performance_upper", "Upper 95% confidence bound of realised performance.", key_labels + ["metric"])
+        perf_base = family("driftd_performance_baseline", "Reference performance from the baseline.", key_labels + ["metric"])
+        estimated = family("driftd_estimated_performance", "Performance estimated from scores before labels (CBPE).", key_labels + ["metric"])
+        calib = {
+            name: family(f"driftd_calibration_{name}", f"Calibration: {doc} (last window with labels).", key_labels)
+            for name, doc in CALIBRATION_STATISTICS.items()
+        }
+        calib_base = {
+            name: family(f"driftd_calibration_{name}_baseline", f"Calibration: {doc} (baseline).", key_labels)
+            for name, doc in CALIBRATION_STATISTICS.items()
+        }
+        ndcg = family("driftd_attribution_ndcg", "Rank agreement (NDCG) of window vs baseline SHAP importances.", key_labels)
+        attr_drifted = family("driftd_attribution_drifted", "1 when attribution drift was detected.", key_labels)
+        attr_change = family("driftd_attribution_change_ratio", "Relative change of a feature's mean |SHAP| vs baseline.", key_labels + ["feature"])
+
+        for report in reports:
+            key = list(report.key)
+            events.add_metric(key, report.n_events)
+            window_end.add_metric(key, report.window_end)
+            share.add_metric(key, report.drift_share)
+            weighted.add_metric(key, report.drift_score)
+            model_drifted.add_metric(key, float(report.model_drifted))
+            for result in report.features:
+                labels = key + [result.feature, result.method]
+                if _finite(result.score):
+                    score.add_metric(labels, result.score)
+                if _finite(result.p_value):
+                    p_value.add_metric(labels, result.p_value)
+                threshold.add_metric(labels, result.threshold)
+                drifted.add_metric(labels, float(result.drifted))
+            for results, fam_score, fam_flag in (
+                (report.prediction, pred_score, pred_drifted),
+                (report.label, label_score, label_drifted),
+            ):
+                for result in results:
+                    if _finite(result.score):
+                        fam_score.add_metric(key + [result.method], result.score)
+                    fam_flag.add_metric(key + [result.method], float(result.drifted))
+            for feature, value in report.missing_ratio.items():
+                missing.add_metric(key + [feature], value)
+            for feature, value in report.baseline_missing_ratio.items():
+                missing_base.add_metric(key + [feature], value)
+            for feature, value in report.unseen_ratio.items():
+                unseen.add_metric(key + [feature], value)
+            coverage.add_metric(key, report.label_coverage)
+            for metric, value in report.performance.items():
+                if _finite(value.value):
+                    perf.add_metric(key + [metric], value.value)
+                if _finite(value.lower):
+                    perf_lower.add_metric(key + [metric], value.lower)
+                if _finite(value.upper):
+                    perf_upper.add_metric(key + [metric], value.upper)
+            for metric, value in report.baseline_performance.items():
+                if _finite(value):
+                    perf_base.add_metric(key + [metric], value)
+            for metric, value in report.estimated_performance.items():
+                if _finite(value.value):
+                    estimated.add_metric(key + [metric], value.value)
+            for statistic, value in report.calibration.items():
+                if statistic in calib and _finite(value):
+                    calib[statistic].add_metric(key, value)
+            for statistic, value in report.baseline_calibration.items():
+                if statistic in calib_base and _finite(value):
+                    calib_base[statistic].add_metric(key, value)
+            if report.attribution is not None:
+                ndcg.add_metric(key, report.attribution.ndcg)
+                attr_drifted.add_metric(key, float(report.attribution.drifted))
+                for feature, value in report.attribution.relative_change.items():
+                    if _finite(value):
+                        attr_change.add_metric(key + [feature], value)
+
+        yield from (
+            score, p_value, threshold, drifted, pred_score, pred_drifted, label_score,
+            label_drifted, share, weighted, model_drifted, missing, missing_base, unseen,
+            events, window_end, coverage, perf, perf_lower, perf_upper, perf_base, estimated,
+            *calib.values(), *calib_base.values(), ndcg, attr_drifted, attr_change,
+        )
+
+
+def create_metrics(max_keys: int) -> tuple[CollectorRegistry, PipelineMetrics, WindowCollector]:
+    """A fresh registry with the pipeline metrics and the window collector registered."""
+    registry = CollectorRegistry()
+    pipeline = PipelineMetrics(registry)
+    capped = Counter(
+        "driftd_series_capped",
+        "Window keys (model, version, segment) not exported because the cap was reached.",
+        registry=registry,
+    )
+    windows = WindowCollector(max_keys=max_keys, capped=capped)
+    registry.register(windows)
+    return registry, pipeline, windows

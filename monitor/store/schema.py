@@ -1,0 +1,210 @@
+"""Tables of the driftd store (SQLAlchemy 2 declarative models).
+
+SQLite by default, PostgreSQL in production; the schema is created and upgraded
+by the Alembic migrations in ``monitor/store/migrations`` (never by ``create_all``
+in production). Times are stored as UTC ``DateTime(timezone=True)``. JSON columns
+hold small maps (per-feature values, metric dicts); arrays that can grow are
+bounded by the configuration caps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Base",
+    "BaselineRow",
+    "CheckpointRow",
+    "ExplanationRow",
+    "FeatureResultRow",
+    "IncidentNoteRow",
+    "IncidentRow",
+    "WindowResultRow",
+]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict: JSON}
+
+
+class BaselineRow(Base):
+    """A versioned reference profile; never rebuilt silently (unique per model version)."""
+
+    __tablename__ = "baselines"
+    __table_args__ = (UniqueConstraint("model", "version", name="uq_baseline_model_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    sha256: Mapped[str] = mapped_column(String(64))
+    profile: Mapped[dict] = mapped_column(JSON)
+
+
+class WindowResultRow(Base):
+    """One closed window of one (model, version, segment)."""
+
+    __tablename__ = "window_results"
+    __table_args__ = (
+        UniqueConstraint("model", "version", "segment", "window_start", name="uq_window"),
+        Index("ix_window_model_time", "model", "window_start"),
+        Index("ix_window_time", "window_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str] = mapped_column(String(600), default="")
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    closed_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    n_events: Mapped[int] = mapped_column(Integer)
+    n_labels: Mapped[int] = mapped_column(Integer, default=0)
+    drift_share: Mapped[float] = mapped_column(Float)
+    drift_score: Mapped[float] = mapped_column(Float)
+    model_drifted: Mapped[bool] = mapped_column(Boolean)
+    # {metric: [value, lower, upper]}
+    performance: Mapped[dict] = mapped_column(JSON, default=dict)
+    baseline_performance: Mapped[dict] = mapped_column(JSON, default=dict)
+    estimated_performance: Mapped[dict] = mapped_column(JSON, default=dict)
+    # {statistic: value}; "reliability_curve": {"window": [[p, freq, n]...], "baseline": [...]}
+    calibration: Mapped[dict] = mapped_column(JSON, default=dict)
+    baseline_calibration: Mapped[dict] = mapped_column(JSON, default=dict)
+    # AttributionSummary as a dict, or {} before explanations exist
+    attribution: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    features: Mapped[list[FeatureResultRow]] = relationship(
+        back_populates="window", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class FeatureResultRow(Base):
+    """The drift verdict of one feature (or ``__prediction__`` / ``__label__``) in one window."""
+
+    __tablename__ = "feature_results"
+    __table_args__ = (
+        Index("ix_feature_window", "window_id"),
+        Index("ix_feature_model_feature", "model", "feature", "window_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("window_results.id", ondelete="CASCADE"))
+    # Denormalised so the app's feature x time queries need no join.
+    model: Mapped[str] = mapped_column(String(128))
+    window_start: Mapped[datetime]
+    feature: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    p_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    drifted: Mapped[bool] = mapped_column(Boolean)
+    missing_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
+    unseen_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Window counts per baseline bin (same bins as the baseline profile's counts).
+    counts: Mapped[list | None] = mapped_column(JSON, nullable=True)
+
+    window: Mapped[WindowResultRow] = relationship(back_populates="features")
+
+
+class ExplanationRow(Base):
+    """SHAP values of one sampled prediction."""
+
+    __tablename__ = "explanations"
+    __table_args__ = (
+        Index("ix_expl_prediction", "prediction_id"),
+        Index("ix_expl_model_window", "model", "window_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str] = mapped_column(String(600), default="")
+    event_time: Mapped[datetime]
+    window_start: Mapped[datetime]
+    features: Mapped[dict] = mapped_column(JSON)
+    prediction: Mapped[float] = mapped_column(Float)
+    base_value: Mapped[float] = mapped_column(Float)
+    shap_values: Mapped[dict] = mapped_column(JSON)
+    explainer: Mapped[str] = mapped_column(String(32))
+    background_hash: Mapped[str] = mapped_column(String(64), default="")
+    duration_ms: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(32), default="base_rate")
+    created_at: Mapped[datetime]
+
+
+class IncidentRow(Base):
+    """An alert from Alertmanager, recorded idempotently by fingerprint."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        UniqueConstraint("fingerprint", "starts_at", name="uq_incident_fingerprint_start"),
+        Index("ix_incident_status", "status"),
+        Index("ix_incident_model", "model", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    alertname: Mapped[str] = mapped_column(String(128))
+    # firing | resolved | acknowledged
+    status: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16), default="")
+    model: Mapped[str] = mapped_column(String(128), default="")
+    version: Mapped[str] = mapped_column(String(64), default="")
+    segment: Mapped[str] = mapped_column(String(600), default="")
+    feature: Mapped[str] = mapped_column(String(256), default="")
+    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    annotations: Mapped[dict] = mapped_column(JSON, default=dict)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime]
+
+    notes: Mapped[list[IncidentNoteRow]] = relationship(
+        back_populates="incident", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="IncidentNoteRow.created_at",
+    )
+
+
+class IncidentNoteRow(Base):
+    """An acknowledgement, resolution or note on an incident, with author and time."""
+
+    __tablename__ = "incident_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(128))
+    # note | acknowledge | resolve
+    action: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+    incident: Mapped[IncidentRow] = relationship(back_populates="notes")
+
+
+class CheckpointRow(Base):
+    """Open-window state, detector states and consumer offsets, saved in one transaction."""
+
+    __tablename__ = "checkpoints"
+
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    # {"topic:partition": next_offset}
+    offsets: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime]
