@@ -13,7 +13,7 @@ import typer
 
 from alerts.cli import app as rules_app
 from dashboards.cli import app as dashboards_app
-from dashboards.cli import run_app
+from dashboards.app_cli import run_app
 from monitor.baseline_cli import app as baseline_app
 from monitor.commands import compare, demo, run
 from monitor.sidecar.cli import sidecar

@@ -65,6 +65,9 @@ class WindowReport:
     missing_ratio: dict[str, float] = field(default_factory=dict)
     baseline_missing_ratio: dict[str, float] = field(default_factory=dict)
     unseen_ratio: dict[str, float] = field(default_factory=dict)
+    # Window counts per baseline bin and the kind of each feature (for the store and app).
+    feature_counts: dict[str, list[int]] = field(default_factory=dict)
+    feature_kinds: dict[str, str] = field(default_factory=dict)
     closed_at: float = 0.0
     # Filled in as labels arrive.
     n_labels: int = 0
