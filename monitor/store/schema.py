@@ -14,7 +14,6 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -25,6 +24,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from monitor.store.types import UTCDateTime
 
 __all__ = [
     "Base",
@@ -39,7 +40,8 @@ __all__ = [
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True), dict: JSON}
+    # Times are aware UTC datetimes on every database (see UTCDateTime).
+    type_annotation_map = {datetime: UTCDateTime(), dict: JSON}
 
 
 class BaselineRow(Base):
@@ -173,7 +175,7 @@ class IncidentRow(Base):
     labels: Mapped[dict] = mapped_column(JSON, default=dict)
     annotations: Mapped[dict] = mapped_column(JSON, default=dict)
     starts_at: Mapped[datetime]
-    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime]
 
     notes: Mapped[list[IncidentNoteRow]] = relationship(
