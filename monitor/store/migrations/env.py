@@ -12,7 +12,6 @@ from sqlalchemy import create_engine, text
 
 from monitor.store.schema import Base
 
-config = context.config
 target_metadata = Base.metadata
 
 # Any constant: serialises concurrent upgrades from several daemons on PostgreSQL.
@@ -34,6 +33,7 @@ def _run(connection) -> None:
 
 
 def run_migrations_online() -> None:
+    config = context.config
     connection = config.attributes.get("connection")
     if connection is not None:
         _run(connection)
@@ -46,10 +46,19 @@ def run_migrations_online() -> None:
         engine.dispose()
 
 
-if context.is_offline_mode():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True)
+def run_migrations_offline() -> None:
+    context.configure(
+        url=context.config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
-else:
-    run_migrations_online()
+
+
+# Only Alembic runs this module; importing it elsewhere (doctest collection) is harmless.
+if hasattr(context, "config"):
+    if context.is_offline_mode():
+        run_migrations_offline()
+    else:
+        run_migrations_online()
