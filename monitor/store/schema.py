@@ -90,6 +90,9 @@ class WindowResultRow(Base):
     baseline_calibration: Mapped[dict] = mapped_column(JSON, default=dict)
     # AttributionSummary as a dict, or {} before explanations exist
     attribution: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Input features flagged in this window (prediction and label excluded). Revision 0002:
+    # lets the app sort and colour thousands of windows without reading feature rows.
+    n_drifted_features: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     features: Mapped[list[FeatureResultRow]] = relationship(
         back_populates="window", cascade="all, delete-orphan", passive_deletes=True
@@ -103,6 +106,8 @@ class FeatureResultRow(Base):
     __table_args__ = (
         Index("ix_feature_window", "window_id"),
         Index("ix_feature_model_feature", "model", "feature", "window_start"),
+        # Revision 0002: "every feature of a model over a time range" (the app's heatmap).
+        Index("ix_feature_model_time", "model", "window_start"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -132,6 +137,8 @@ class ExplanationRow(Base):
     __table_args__ = (
         Index("ix_expl_prediction", "prediction_id"),
         Index("ix_expl_model_window", "model", "window_start"),
+        # Revision 0002: retention deletes by time across all models.
+        Index("ix_expl_time", "window_start"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -160,6 +167,8 @@ class IncidentRow(Base):
         UniqueConstraint("fingerprint", "starts_at", name="uq_incident_fingerprint_start"),
         Index("ix_incident_status", "status"),
         Index("ix_incident_model", "model", "starts_at"),
+        # Revision 0002: retention deletes resolved incidents by end time.
+        Index("ix_incident_status_end", "status", "ends_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
