@@ -23,14 +23,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, and_, create_engine, delete, event, exc, func, insert, or_, select
+from sqlalchemy import Engine, and_, delete, exc, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
 
 from monitor.results import WindowReport
-from monitor.store.errors import BaselineExists, StoreError, StoreUnavailable
+from monitor.store.engine import create_store_engine, translate_error
+from monitor.store.errors import BaselineExists, StoreError
+from monitor.store.explanations import explanation_record, explanation_values
 from monitor.store.records import (
     BaselineInfo,
     ExplanationRecord,
@@ -67,70 +67,6 @@ _IN_CHUNK = 1000
 _SUPPORTED = ("sqlite", "postgresql")
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
-# How long SQLite waits for another writer's lock before giving up (ms).
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-# How long a PostgreSQL connection attempt may take before the store is "unavailable".
-PG_CONNECT_TIMEOUT_S = 5
-
-
-def _json_dumps(value: object) -> str:
-    # orjson writes NaN/Infinity as null (PostgreSQL's json type rejects them) and
-    # understands numpy arrays and scalars, which results are full of.
-    return orjson.dumps(
-        value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-    ).decode()
-
-
-def _create_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    options: dict = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
-    if backend == "sqlite":
-        connect_args: dict = {"check_same_thread": False}
-        if parsed.database in (None, "", ":memory:"):
-            # One shared connection, or every session would see its own empty database.
-            options["poolclass"] = StaticPool
-        engine = create_engine(url, connect_args=connect_args, **options)
-        memory = parsed.database in (None, "", ":memory:")
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
-            # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin,
-            # so that reads and writes of one call share one transaction.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            if not memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn) -> None:  # pragma: no cover - trivial
-            conn.exec_driver_sql("BEGIN")
-
-        return engine
-    if backend == "postgresql":
-        connect_args = {}
-        if "connect_timeout" not in parsed.query:
-            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **options)
-    return create_engine(url, pool_pre_ping=True, **options)
-
-
-def translate_error(error: exc.SQLAlchemyError, operation: str) -> StoreError:
-    """A :class:`StoreError` for a SQLAlchemy error, naming the operation."""
-    if isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)):
-        return StoreUnavailable(f"store unavailable during {operation}: {_first_line(error)}")
-    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
-        return StoreUnavailable(f"store connection lost during {operation}: {_first_line(error)}")
-    return StoreError(f"{operation} failed: {_first_line(error)}")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "orig", None) or error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 class Store:
@@ -178,7 +114,8 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         config.set_main_option(
-            "sqlalchemy.url", self.engine.url.render_as_string(hide_password=False).replace("%", "%%")
+            "sqlalchemy.url",
+            self.engine.url.render_as_string(hide_password=False).replace("%", "%%"),
         )
         return config
 
@@ -234,9 +171,13 @@ class Store:
         _check_name("version", version, 64)
         try:
             # The same canonical form as monitor.baseline.Baseline.sha256.
-            payload = orjson.dumps(profile, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+            payload = orjson.dumps(
+                profile, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
+            )
         except TypeError as error:
-            raise StoreError(f"baseline {model} {version}: profile is not JSON-serialisable: {error}") from error
+            raise StoreError(
+                f"baseline {model} {version}: profile is not JSON-serialisable: {error}"
+            ) from error
         digest = hashlib.sha256(payload).hexdigest()
         for _attempt in range(2):
             try:
@@ -250,10 +191,15 @@ class Store:
                         if stored != digest:
                             raise BaselineExists(model, version, stored, digest)
                         return digest
-                    session.add(BaselineRow(
-                        model=model, version=version, created_at=_now(), sha256=digest,
-                        profile=orjson.loads(payload),
-                    ))
+                    session.add(
+                        BaselineRow(
+                            model=model,
+                            version=version,
+                            created_at=_now(),
+                            sha256=digest,
+                            profile=orjson.loads(payload),
+                        )
+                    )
                 return digest
             except StoreError as error:
                 # Another process stored the same (model, version) between our read
@@ -275,8 +221,12 @@ class Store:
         """Every stored baseline (without profiles), by model and version."""
         with self.transaction("list_baselines") as session:
             rows = session.execute(
-                select(BaselineRow.model, BaselineRow.version, BaselineRow.sha256, BaselineRow.created_at)
-                .order_by(BaselineRow.model, BaselineRow.version)
+                select(
+                    BaselineRow.model,
+                    BaselineRow.version,
+                    BaselineRow.sha256,
+                    BaselineRow.created_at,
+                ).order_by(BaselineRow.model, BaselineRow.version)
             )
             return [BaselineInfo(*row) for row in rows]
 
@@ -402,8 +352,11 @@ class Store:
         if segment is not None:
             query = query.where(WindowResultRow.segment == segment)
         query = query.order_by(
-            FeatureResultRow.window_start, WindowResultRow.version, WindowResultRow.segment,
-            FeatureResultRow.feature, FeatureResultRow.method,
+            FeatureResultRow.window_start,
+            WindowResultRow.version,
+            WindowResultRow.segment,
+            FeatureResultRow.feature,
+            FeatureResultRow.method,
         )
         with self.transaction("feature_results") as session:
             return [feature_record(row, v, s) for row, v, s in session.execute(query)]
@@ -447,7 +400,7 @@ class Store:
         if not rows:
             return 0
         now = _now()
-        values = [_explanation_values(row, index, now) for index, row in enumerate(rows)]
+        values = [explanation_values(row, index, now) for index, row in enumerate(rows)]
         with self.transaction("add_explanations") as session:
             session.connection().execute(insert(_E), values)
         return len(values)
@@ -462,7 +415,7 @@ class Store:
         )
         with self.transaction("explanation") as session:
             row = session.scalar(query)
-            return None if row is None else _explanation_record(row)
+            return None if row is None else explanation_record(row)
 
     def explanations_for_window(
         self,
@@ -486,7 +439,7 @@ class Store:
         if segment is not None:
             query = query.where(ExplanationRow.segment == segment)
         with self.transaction("explanations_for_window") as session:
-            return [_explanation_record(row) for row in session.scalars(query)]
+            return [explanation_record(row) for row in session.scalars(query)]
 
     def top_attributions(
         self,
@@ -582,13 +535,24 @@ class Store:
             # Children first, explicitly, so that the counts are exact (the foreign
             # keys cascade too).
             for table, statement in (
-                ("feature_results", delete(_F).where(_F.c.window_id.in_(windows.scalar_subquery()))),
+                (
+                    "feature_results",
+                    delete(_F).where(_F.c.window_id.in_(windows.scalar_subquery())),
+                ),
                 ("window_results", delete(_W).where(_W.c.window_start < cutoff)),
                 ("explanations", delete(_E).where(_E.c.window_start < cutoff)),
-                ("incident_notes", delete(IncidentNoteRow.__table__).where(
-                    IncidentNoteRow.__table__.c.incident_id.in_(resolved.scalar_subquery()))),
-                ("incidents", delete(IncidentRow.__table__).where(
-                    IncidentRow.__table__.c.id.in_(resolved.scalar_subquery()))),
+                (
+                    "incident_notes",
+                    delete(IncidentNoteRow.__table__).where(
+                        IncidentNoteRow.__table__.c.incident_id.in_(resolved.scalar_subquery())
+                    ),
+                ),
+                (
+                    "incidents",
+                    delete(IncidentRow.__table__).where(
+                        IncidentRow.__table__.c.id.in_(resolved.scalar_subquery())
+                    ),
+                ),
             ):
                 deleted[table] = connection.execute(statement).rowcount
         return deleted
@@ -615,65 +579,9 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 def _check_name(what: str, value: Any, max_length: int) -> None:
     if not isinstance(value, str) or not value or len(value) > max_length:
-        raise StoreError(f"{what} must be a non-empty string of at most {max_length} characters, got {value!r}")
-
-
-_EXPLANATION_REQUIRED = (
-    "prediction_id", "model", "version", "event_time", "window_start", "features",
-    "prediction", "base_value", "shap_values", "explainer", "duration_ms",
-)
-_EXPLANATION_COLUMNS = frozenset(c.name for c in _E.columns) - {"id"}
-
-
-def _explanation_values(row: Mapping[str, Any], index: int, now: datetime) -> dict[str, Any]:
-    unknown = sorted(set(row) - _EXPLANATION_COLUMNS)
-    if unknown:
         raise StoreError(
-            f"explanation {index}: unknown column(s) {unknown}; allowed: {sorted(_EXPLANATION_COLUMNS)}"
+            f"{what} must be a non-empty string of at most {max_length} characters, got {value!r}"
         )
-    missing = [name for name in _EXPLANATION_REQUIRED if name not in row]
-    if missing:
-        raise StoreError(f"explanation {index}: missing column(s) {missing}")
-    try:
-        return {
-            "prediction_id": str(row["prediction_id"]),
-            "model": str(row["model"]),
-            "version": str(row["version"]),
-            "segment": str(row.get("segment", "")),
-            "event_time": to_datetime(row["event_time"], f"explanation {index}: event_time"),
-            "window_start": to_datetime(row["window_start"], f"explanation {index}: window_start"),
-            "features": dict(row["features"]),
-            "prediction": float(row["prediction"]),
-            "base_value": float(row["base_value"]),
-            "shap_values": {str(k): float(v) for k, v in dict(row["shap_values"]).items()},
-            "explainer": str(row["explainer"]),
-            "background_hash": str(row.get("background_hash", "")),
-            "duration_ms": float(row["duration_ms"]),
-            "reason": str(row.get("reason", "base_rate")),
-            "created_at": to_datetime(row.get("created_at", now), f"explanation {index}: created_at"),
-        }
-    except (TypeError, ValueError) as error:
-        raise StoreError(f"explanation {index}: {error}") from error
-
-
-def _explanation_record(row: ExplanationRow) -> ExplanationRecord:
-    return ExplanationRecord(
-        prediction_id=row.prediction_id,
-        model=row.model,
-        version=row.version,
-        segment=row.segment,
-        event_time=row.event_time,
-        window_start=row.window_start,
-        features=row.features,
-        prediction=row.prediction,
-        base_value=row.base_value,
-        shap_values={k: (float("nan") if v is None else v) for k, v in row.shap_values.items()},
-        explainer=row.explainer,
-        background_hash=row.background_hash,
-        duration_ms=row.duration_ms,
-        reason=row.reason,
-        created_at=row.created_at,
-    )
 
 
 def open_store(url: str, *, create: bool = True) -> Store:
@@ -696,7 +604,7 @@ def open_store(url: str, *, create: bool = True) -> Store:
         When ``create`` is true and the database cannot be reached.
     """
     try:
-        engine = _create_engine(url)
+        engine = create_store_engine(url)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
         raise StoreError(
             f"store.url {url!r} is not usable: {error}; expected e.g. sqlite:///driftd.db or "

@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from detectors.base import DriftResult
-from monitor.results import LABEL, PREDICTION, AttributionSummary, MetricValue, WindowKey, WindowReport
+from monitor.results import (
+    LABEL,
+    PREDICTION,
+    AttributionSummary,
+    MetricValue,
+    WindowKey,
+    WindowReport,
+)
 from monitor.store.errors import StoreError
 from monitor.store.records import FeatureRecord, WindowRecord
 
@@ -106,28 +113,32 @@ def _sections(report: WindowReport) -> Iterable[tuple[DriftResult, str]]:
         yield result, report.feature_kinds.get(result.feature, "label")
 
 
-def feature_values(report: WindowReport, window_id: int, window_start: datetime) -> list[dict[str, Any]]:
+def feature_values(
+    report: WindowReport, window_id: int, window_start: datetime
+) -> list[dict[str, Any]]:
     """Column values of the ``feature_results`` rows of ``report``."""
     rows = []
     model = str(report.key.model)
     for result, kind in _sections(report):
         name = result.feature
         counts = report.feature_counts.get(name)
-        rows.append({
-            "window_id": window_id,
-            "model": model,
-            "window_start": window_start,
-            "feature": str(name),
-            "kind": str(kind),
-            "method": str(result.method),
-            "score": _finite_or_none(result.score),
-            "p_value": _finite_or_none(result.p_value),
-            "threshold": float(result.threshold),
-            "drifted": bool(result.drifted),
-            "missing_ratio": _finite_or_none(report.missing_ratio.get(name)),
-            "unseen_ratio": _finite_or_none(report.unseen_ratio.get(name)),
-            "counts": None if counts is None else np.asarray(counts).tolist(),
-        })
+        rows.append(
+            {
+                "window_id": window_id,
+                "model": model,
+                "window_start": window_start,
+                "feature": str(name),
+                "kind": str(kind),
+                "method": str(result.method),
+                "score": _finite_or_none(result.score),
+                "p_value": _finite_or_none(result.p_value),
+                "threshold": float(result.threshold),
+                "drifted": bool(result.drifted),
+                "missing_ratio": _finite_or_none(report.missing_ratio.get(name)),
+                "unseen_ratio": _finite_or_none(report.unseen_ratio.get(name)),
+                "counts": None if counts is None else np.asarray(counts).tolist(),
+            }
+        )
     return rows
 
 
@@ -140,7 +151,9 @@ def _attribution(data: Mapping[str, Any] | None) -> AttributionSummary | None:
         threshold=_nan_if_none(data.get("threshold")),
         n_explanations=int(data.get("n_explanations") or 0),
         mean_abs_shap={k: _nan_if_none(v) for k, v in (data.get("mean_abs_shap") or {}).items()},
-        relative_change={k: _nan_if_none(v) for k, v in (data.get("relative_change") or {}).items()},
+        relative_change={
+            k: _nan_if_none(v) for k, v in (data.get("relative_change") or {}).items()
+        },
     )
 
 
@@ -161,7 +174,9 @@ def window_record(row: Any) -> WindowRecord:
         model_drifted=bool(row.model_drifted),
         n_drifted_features=row.n_drifted_features,
         performance=_metric_values(row.performance),
-        baseline_performance={k: _nan_if_none(v) for k, v in (row.baseline_performance or {}).items()},
+        baseline_performance={
+            k: _nan_if_none(v) for k, v in (row.baseline_performance or {}).items()
+        },
         estimated_performance=_metric_values(row.estimated_performance),
         calibration=dict(row.calibration or {}),
         baseline_calibration=dict(row.baseline_calibration or {}),
