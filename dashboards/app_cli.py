@@ -1,8 +1,73 @@
-"""``driftd app`` (owned by the investigation app, ``dashboards/app``)."""
+"""``driftd app``: serve the Streamlit investigation app (``dashboards/app``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+__all__ = ["run_app", "streamlit_command"]
 
-def run_app() -> None:
-    """Start the Streamlit investigation app."""
-    raise typer.Exit("not implemented yet")
+
+def streamlit_command(port: int, host: str, headless: bool = True) -> list[str]:
+    """The ``streamlit run`` command line for the app (the store URL is not on it)."""
+    from dashboards.app import APP_SCRIPT
+
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT),
+        "--server.port", str(port),
+        "--server.address", host,
+        "--server.headless", "true" if headless else "false",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]
+
+
+def run_app(
+    config: Annotated[
+        Path,
+        typer.Option("--config", "-c", help="driftd configuration (store.url, app.port)."),
+    ] = Path("driftd.yaml"),
+    port: Annotated[
+        int | None, typer.Option(help="Port to serve on (default: app.port).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 to expose it).")] = (
+        "127.0.0.1"
+    ),
+    store_url: Annotated[
+        str | None,
+        typer.Option("--store-url", help="Store URL overriding store.url (sqlite:///driftd.db)."),
+    ] = None,
+) -> None:
+    """Start the Streamlit investigation app on the store named in the configuration."""
+    from monitor.config import ConfigError, load_settings
+
+    if any(importlib.util.find_spec(name) is None for name in ("streamlit", "plotly")):
+        typer.echo("driftd app needs streamlit and plotly: pip install 'driftd[app]'", err=True)
+        raise typer.Exit(2)
+    # Without a driftd.yaml in the working directory the defaults and DRIFTD_* apply;
+    # a file named explicitly must exist.
+    use_file = config.exists() or config != Path("driftd.yaml")
+    try:
+        settings = load_settings(config if use_file else None)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    from dashboards.app import STORE_URL_ENV
+
+    env = dict(os.environ)
+    # Through the environment, not argv: a password in the URL must not show in `ps`.
+    env[STORE_URL_ENV] = store_url or settings.store.url
+    command = streamlit_command(port if port is not None else settings.app.port, host)
+    typer.echo(f"driftd app on http://{host}:{command[command.index('--server.port') + 1]}")
+    try:
+        code = subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+

@@ -1,0 +1,191 @@
+"""Reshape stored results into the tables and series the pages show.
+
+Pure pandas over query results: picking a metric out of the JSON columns,
+ranking features for an incident, pivoting the heatmap. Nothing here tests for
+drift; it only orders and arranges what the daemon stored.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PSEUDO_FEATURES",
+    "calibration_frame",
+    "heatmap_matrix",
+    "metric_frame",
+    "metric_names",
+    "primary",
+    "rank_features",
+    "summed_counts",
+]
+
+PSEUDO_FEATURES = ("__prediction__", "__label__")
+PERFORMANCE_ORDER = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "rmse", "mae")
+CALIBRATION_ORDER = ("ece", "ece_equal_width", "ece_equal_mass", "brier", "brier_score")
+# Columns of the heatmap; longer ranges are bucketed to keep the browser responsive.
+MAX_HEATMAP_COLUMNS = 288
+
+
+def _number(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number
+
+
+def metric_names(maps: pd.Series, order: tuple[str, ...] = ()) -> list[str]:
+    """Metric names found in a column of ``{metric: ...}`` maps, preferred ones first."""
+    found: set[str] = set()
+    for item in maps:
+        if isinstance(item, dict):
+            found.update(k for k, v in item.items() if not isinstance(v, dict))
+    return [m for m in order if m in found] + sorted(found - set(order))
+
+
+def primary(item: dict[str, Any] | None, order: tuple[str, ...]) -> tuple[str, float]:
+    """The first preferred metric present in a map and its value (``("", nan)`` if none)."""
+    names = metric_names(pd.Series([item or {}]), order)
+    if not names:
+        return "", math.nan
+    return names[0], _value(item or {}, names[0])
+
+
+def _value(item: dict[str, Any], metric: str) -> float:
+    raw = item.get(metric) if isinstance(item, dict) else None
+    if isinstance(raw, (list, tuple)):
+        return _number(raw[0]) if raw else math.nan
+    return _number(raw)
+
+
+def _bound(item: dict[str, Any], metric: str, index: int) -> float:
+    raw = item.get(metric) if isinstance(item, dict) else None
+    if isinstance(raw, (list, tuple)) and len(raw) > index:
+        return _number(raw[index])
+    return math.nan
+
+
+def metric_frame(windows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Realised value with its interval, estimated value and baseline of ``metric`` per window."""
+    perf = windows["performance"]
+    return pd.DataFrame(
+        {
+            "window_start": windows["window_start"],
+            "value": [_value(p, metric) for p in perf],
+            "lower": [_bound(p, metric, 1) for p in perf],
+            "upper": [_bound(p, metric, 2) for p in perf],
+            "estimated": [_value(p, metric) for p in windows["estimated_performance"]],
+            "baseline": [_value(p, metric) for p in windows["baseline_performance"]],
+            "n_labels": windows["n_labels"],
+        }
+    )
+
+
+def calibration_frame(windows: pd.DataFrame, statistic: str) -> pd.DataFrame:
+    """A calibration statistic per window and its baseline value."""
+    return pd.DataFrame(
+        {
+            "window_start": windows["window_start"],
+            "value": [_value(c, statistic) for c in windows["calibration"]],
+            "baseline": [_value(c, statistic) for c in windows["baseline_calibration"]],
+        }
+    )
+
+
+def _importance_weights(
+    features: list[str], baseline_importances: dict[str, float] | None,
+    window_attributions: pd.Series | None,
+) -> dict[str, float]:
+    """Share of total importance per feature: baseline SHAP, else windows' mean |SHAP|, else 1."""
+    source: dict[str, float] = {}
+    if baseline_importances:
+        source = {f: abs(_number(v)) for f, v in baseline_importances.items()}
+    elif window_attributions is not None:
+        sums: dict[str, list[float]] = {}
+        for attribution in window_attributions:
+            for f, v in ((attribution or {}).get("mean_abs_shap") or {}).items():
+                sums.setdefault(f, []).append(abs(_number(v)))
+        source = {f: float(np.nanmean(v)) for f, v in sums.items()}
+    total = sum(v for v in source.values() if not math.isnan(v))
+    if not source or total <= 0:
+        return {f: 1.0 for f in features}
+    return {f: source.get(f, 0.0) / total for f in features}
+
+
+def rank_features(
+    results: pd.DataFrame,
+    baseline_importances: dict[str, float] | None = None,
+    window_attributions: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Rank features of the given windows by drift × importance, most suspicious first.
+
+    Drift is a feature's largest ``score / threshold`` over the windows (≥ 1 means a
+    window crossed the threshold); importance is the feature's share of the model's
+    total importance. Pseudo-features (prediction, label) are left out.
+    """
+    columns = ["feature", "method", "max_score", "threshold", "drift_ratio", "windows_drifted",
+               "windows", "min_p_value", "importance", "rank_score"]
+    data = results[~results["feature"].isin(PSEUDO_FEATURES)]
+    if data.empty:
+        return pd.DataFrame(columns=columns)
+    data = data.assign(
+        ratio=data["score"].astype(float) / data["threshold"].astype(float).replace(0, np.nan)
+    )
+    grouped = data.groupby("feature")
+    table = pd.DataFrame(
+        {
+            "method": grouped["method"].last(),
+            "max_score": grouped["score"].max(),
+            "threshold": grouped["threshold"].last(),
+            "drift_ratio": grouped["ratio"].max(),
+            "windows_drifted": grouped["drifted"].sum().astype(int),
+            "windows": grouped.size(),
+            "min_p_value": grouped["p_value"].min(),
+        }
+    ).reset_index()
+    weights = _importance_weights(list(table["feature"]), baseline_importances, window_attributions)
+    table["importance"] = table["feature"].map(weights).astype(float)
+    table["rank_score"] = table["drift_ratio"].fillna(0.0) * table["importance"]
+    table = table.sort_values(
+        ["rank_score", "windows_drifted", "drift_ratio", "feature"],
+        ascending=[False, False, False, True],
+    )
+    return table[columns].reset_index(drop=True)
+
+
+def summed_counts(results: pd.DataFrame, feature: str) -> list[float] | None:
+    """Window counts per baseline bin of ``feature`` added over the given windows."""
+    rows = [c for c in results.loc[results["feature"] == feature, "counts"] if c]
+    if not rows:
+        return None
+    width = max(len(r) for r in rows)
+    total = np.zeros(width)
+    for row in rows:
+        total[: len(row)] += np.asarray(row, dtype=float)
+    return total.tolist()
+
+
+def heatmap_matrix(results: pd.DataFrame, max_columns: int = MAX_HEATMAP_COLUMNS) -> pd.DataFrame:
+    """Feature × window matrix of ``score / threshold``; long ranges keep each bucket's maximum."""
+    data = results[~results["feature"].isin(PSEUDO_FEATURES)]
+    if data.empty:
+        return pd.DataFrame()
+    ratio = data["score"].astype(float) / data["threshold"].astype(float).replace(0, np.nan)
+    frame = pd.DataFrame(
+        {"feature": data["feature"], "window_start": data["window_start"], "ratio": ratio}
+    )
+    starts = frame["window_start"].drop_duplicates().sort_values()
+    if len(starts) > max_columns:
+        span = starts.iloc[-1] - starts.iloc[0]
+        bucket = pd.Timedelta(seconds=max(1, math.ceil(span.total_seconds() / max_columns)))
+        frame["window_start"] = frame["window_start"].dt.floor(bucket)
+    matrix = frame.pivot_table(
+        index="feature", columns="window_start", values="ratio", aggfunc="max"
+    )
+    order = matrix.max(axis=1).sort_values(ascending=True).index  # worst at the top
+    return matrix.loc[order]
