@@ -139,6 +139,8 @@ class ExplanationRow(Base):
         Index("ix_expl_model_window", "model", "window_start"),
         # Revision 0002: retention deletes by time across all models.
         Index("ix_expl_time", "window_start"),
+        # Revision 0003: a write retried after a lost connection stores the row once.
+        Index("uq_expl_prediction_created", "prediction_id", "created_at", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -384,12 +384,13 @@ class Store:
     # -- explanations --------------------------------------------------------------
 
     def add_explanations(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Insert explanations in one transaction; returns how many.
+        """Insert explanations in one transaction; returns how many were new.
 
         Each row maps :class:`~monitor.store.schema.ExplanationRow` column names to
         values; ``event_time`` and ``window_start`` may be epoch seconds or
         datetimes; ``segment``, ``background_hash``, ``reason`` and ``created_at``
-        may be left out.
+        may be left out. A row whose (prediction_id, created_at) is already stored
+        is skipped, so retrying a batch never stores an explanation twice.
 
         Raises
         ------
@@ -401,9 +402,12 @@ class Store:
             return 0
         now = _now()
         values = [explanation_values(row, index, now) for index, row in enumerate(rows)]
+        upsert = self._upsert(_E)
+        statement = upsert.on_conflict_do_nothing(
+            index_elements=["prediction_id", "created_at"]
+        ).returning(_E.c.id)
         with self.transaction("add_explanations") as session:
-            session.connection().execute(insert(_E), values)
-        return len(values)
+            return len(session.connection().execute(statement, values).all())
 
     def explanation(self, prediction_id: str) -> ExplanationRecord | None:
         """The newest explanation of ``prediction_id``, or None."""
