@@ -201,7 +201,9 @@ class IncidentNoteRow(Base):
     __tablename__ = "incident_notes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
     author: Mapped[str] = mapped_column(String(128))
     # note | acknowledge | resolve
     action: Mapped[str] = mapped_column(String(16))
