@@ -1,0 +1,163 @@
+"""Which predictions get explained: the sampling policy and the per-model budget.
+
+A prediction is explained when it is picked for one of these reasons (most specific
+first; the stored ``reason`` is the first that applies):
+
+``wrong``
+    its label arrived and the prediction was wrong (``ExplainService.offer_wrong``);
+``near_threshold``
+    a binary score within ``near_threshold_band`` of the decision threshold;
+``drifted_window``
+    the model's window is drifting and the row's sampling key is below
+    ``drifted_window_rate``;
+``base_rate``
+    the row's sampling key is below ``base_rate``.
+
+The sampling key is a deterministic hash of ``prediction_id`` mapped to [0, 1), so a
+replay of the same topic picks the same rows, and two daemons sharing a topic agree.
+The hash (64-bit FNV-1a over the id's code points, then the splitmix64 finaliser) is
+vectorised over a batch: one numpy pass per character position, never a Python loop
+per event.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "REASONS",
+    "SamplingPolicy",
+    "TokenBucket",
+    "id_hashes",
+    "sampling_keys",
+]
+
+# Reason codes in increasing priority; code 0 means "not picked".
+REASONS = ("", "base_rate", "drifted_window", "near_threshold", "wrong")
+BASE_RATE, DRIFTED_WINDOW, NEAR_THRESHOLD, WRONG = 1, 2, 3, 4
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def id_hashes(ids: Sequence[str]) -> np.ndarray:
+    """64-bit hashes of prediction ids, the same in every process and every run.
+
+    >>> bool(id_hashes(["a", "b", "a"])[0] == id_hashes(["a"])[0]), len(set(id_hashes(["a", "b"])))
+    (True, 2)
+    """
+    if len(ids) == 0:
+        return np.empty(0, dtype=np.uint64)
+    text = np.asarray(ids, dtype=str)
+    width = text.dtype.itemsize // 4
+    codes = text.view(np.uint32).reshape(len(text), width).astype(np.uint64)
+    h = np.full(len(text), _FNV_OFFSET, dtype=np.uint64)
+    for position in range(width):
+        column = codes[:, position]
+        # numpy pads shorter strings with NUL; skipping NULs keeps a string's hash
+        # independent of the longest id in its batch.
+        mixed = (h ^ column) * _FNV_PRIME
+        h = np.where(column != 0, mixed, h)
+    # splitmix64 finaliser: spreads FNV's weak low bits over the whole word.
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def sampling_keys(hashes: np.ndarray) -> np.ndarray:
+    """Hashes mapped to uniform floats in [0, 1) (the top 53 bits)."""
+    return (hashes >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingPolicy:
+    """Picks rows of a batch to explain; see the module docstring for the reasons.
+
+    Parameters
+    ----------
+    base_rate
+        Share of all predictions explained.
+    drifted_window_rate
+        Share explained while the model's window is drifting.
+    near_threshold_band
+        Binary scores with ``|score - decision_threshold| <= band`` are all picked
+        (0 disables).
+    decision_threshold
+        The model's score threshold.
+    """
+
+    base_rate: float
+    drifted_window_rate: float
+    near_threshold_band: float
+    decision_threshold: float = 0.5
+
+    def reasons(self, keys: np.ndarray, scores: np.ndarray | None, drifted: bool) -> np.ndarray:
+        """Reason code per row (0 = not picked), from sampling keys and binary scores.
+
+        >>> policy = SamplingPolicy(0.1, 0.5, 0.05, 0.5)
+        >>> policy.reasons(np.array([0.05, 0.3, 0.9, 0.9]), np.array([0.9, 0.9, 0.52, 0.7]), True).tolist()
+        [1, 2, 3, 0]
+        """
+        codes = np.zeros(len(keys), dtype=np.int8)
+        codes[keys < self.base_rate] = BASE_RATE
+        if drifted:
+            codes[(keys < self.drifted_window_rate) & (codes == 0)] = DRIFTED_WINDOW
+        if scores is not None and self.near_threshold_band > 0:
+            with np.errstate(invalid="ignore"):
+                near = np.abs(scores - self.decision_threshold) <= self.near_threshold_band
+            codes[near] = NEAR_THRESHOLD
+        return codes
+
+
+def budget_order(codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Indices of picked rows, most important first (reason, then sampling key).
+
+    When a budget cuts a batch short, the rows kept are the same on every replay.
+    """
+    picked = np.flatnonzero(codes)
+    order = np.lexsort((keys[picked], -codes[picked].astype(np.int16)))
+    return picked[order]
+
+
+class TokenBucket:
+    """A per-model budget of explanations per second (thread-safe).
+
+    Holds at most ``burst`` tokens (default: one second's worth, at least 1) and
+    refills at ``rate`` tokens per second of ``clock`` time.
+
+    >>> now = [0.0]
+    >>> bucket = TokenBucket(rate=10, clock=lambda: now[0])
+    >>> bucket.take(25), bucket.take(1)
+    (10, 0)
+    >>> now[0] = 0.5
+    >>> bucket.take(25)
+    5
+    """
+
+    def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.rate = float(rate)
+        self.burst = float(burst) if burst is not None else max(1.0, self.rate)
+        self._clock = clock or time.monotonic
+        self._tokens = self.burst
+        self._last = self._clock()
+        self._lock = threading.Lock()
+
+    def take(self, wanted: int) -> int:
+        """Take up to ``wanted`` tokens; returns how many were granted (never waits)."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + max(0.0, now - self._last) * self.rate)
+            self._last = now
+            granted = min(int(wanted), int(math.floor(self._tokens)))
+            self._tokens -= granted
+            return max(0, granted)
