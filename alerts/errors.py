@@ -18,7 +18,11 @@ class CheckFailed(AlertsError):
 
 
 class ReloadFailed(AlertsError):
-    """Prometheus did not accept ``POST /-/reload`` (or could not be reached)."""
+    """Prometheus did not accept ``POST /-/reload`` (``rejected``) or could not be reached."""
+
+    def __init__(self, message: str, rejected: bool = False) -> None:
+        super().__init__(message)
+        self.rejected = rejected
 
 
 class WebhookError(AlertsError):
