@@ -16,6 +16,7 @@ import pandas as pd
 __all__ = [
     "PSEUDO_FEATURES",
     "calibration_frame",
+    "drift_ratio",
     "heatmap_matrix",
     "metric_frame",
     "metric_names",
@@ -97,6 +98,24 @@ def calibration_frame(windows: pd.DataFrame, statistic: str) -> pd.DataFrame:
     )
 
 
+def drift_ratio(data: pd.DataFrame) -> pd.Series:
+    """``score / threshold`` oriented so that ≥ 1 means past the threshold, per row.
+
+    Methods whose score falls with drift (``higher_is_drift=False`` in the detector
+    registry) use ``threshold / score``.
+    """
+    from detectors.registry import REGISTRY
+
+    score = data["score"].astype(float)
+    threshold = data["threshold"].astype(float)
+    lower = data["method"].map(
+        lambda m: m in REGISTRY and not REGISTRY[m].higher_is_drift
+    ).astype(bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(lower, threshold / score, score / threshold)
+    return pd.Series(ratio, index=data.index).replace([np.inf, -np.inf], np.nan)
+
+
 def _importance_weights(
     features: list[str], baseline_importances: dict[str, float] | None,
     window_attributions: pd.Series | None,
@@ -133,9 +152,7 @@ def rank_features(
     data = results[~results["feature"].isin(PSEUDO_FEATURES)]
     if data.empty:
         return pd.DataFrame(columns=columns)
-    data = data.assign(
-        ratio=data["score"].astype(float) / data["threshold"].astype(float).replace(0, np.nan)
-    )
+    data = data.assign(ratio=drift_ratio(data))
     grouped = data.groupby("feature")
     table = pd.DataFrame(
         {
@@ -175,9 +192,9 @@ def heatmap_matrix(results: pd.DataFrame, max_columns: int = MAX_HEATMAP_COLUMNS
     data = results[~results["feature"].isin(PSEUDO_FEATURES)]
     if data.empty:
         return pd.DataFrame()
-    ratio = data["score"].astype(float) / data["threshold"].astype(float).replace(0, np.nan)
     frame = pd.DataFrame(
-        {"feature": data["feature"], "window_start": data["window_start"], "ratio": ratio}
+        {"feature": data["feature"], "window_start": data["window_start"],
+         "ratio": drift_ratio(data)}
     )
     starts = frame["window_start"].drop_duplicates().sort_values()
     if len(starts) > max_columns:

@@ -90,10 +90,10 @@ def _features(window: WindowResultRow, index: int, model: str) -> list[FeatureRe
         ("age", "numeric", "psi", 0.01, None, 0.2, False, [250, 250, 250, 250]),
         ("income", "numeric", "psi", income_psi(index), None, 0.2, drifted,
          [700, 200, 80, 20] if drifted else [100, 300, 400, 200]),
-        ("plan", "categorical", "chisquare", 1.5, 0.47, 0.05, False, [600, 300, 100, 0]),
+        ("plan", "categorical", "chisquare", 0.03, 0.47, 0.1, False, [600, 300, 100, 0]),
         ("__prediction__", "numeric", "psi", 0.3 if drifted else 0.01, None, 0.2, drifted,
          [800, 200] if drifted else [500, 500]),
-        ("__label__", "categorical", "chisquare", 0.5, 0.48, 0.05, False, [700, 300, 0, 0]),
+        ("__label__", "categorical", "chisquare", 0.02, 0.48, 0.1, False, [700, 300, 0, 0]),
     ]
     return [
         FeatureResultRow(

@@ -25,6 +25,9 @@ MAX_PAD = timedelta(hours=6)
 # Longer incidents show their last MAX_SPAN; the model page covers the rest.
 MAX_SPAN = timedelta(days=2)
 DEFAULT_RANGE = timedelta(hours=1)
+# An alert starts firing after its rule's `for` (5 min by default) plus scrape and
+# evaluation delays, so the windows that caused it closed up to this long before.
+ALERT_LOOKBACK = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +40,13 @@ class Scope:
     feature: str | None
     start: datetime  # incident (or requested range) start
     end: datetime
+    involved_from: datetime  # windows ending after this are "involved"
     context_start: datetime
     context_end: datetime
 
 
 def _scope(url: str, route: Route, found: dict[str, Any] | None) -> Scope | None:
+    lookback = ALERT_LOOKBACK if found is not None else timedelta(0)
     if found is not None:
         model, version = found["model"], found["version"] or route.version
         segment = found["segment"] if found["segment"] else route.segment
@@ -60,10 +65,13 @@ def _scope(url: str, route: Route, found: dict[str, Any] | None) -> Scope | None
         end = max(last, start + DEFAULT_RANGE) if (last and start) else (last or start)
     if start is None:
         start = (end or last) - DEFAULT_RANGE
+    if last is not None and start < last < end:
+        end = last  # "to=now" from Grafana: no window can start after the newest one
     if end - start > MAX_SPAN:
         start = end - MAX_SPAN
     pad = min(max(end - start, MIN_PAD), MAX_PAD)
-    return Scope(model, version, segment, feature, start, end, start - pad, end + pad)
+    return Scope(model, version, segment, feature, start, end, start - lookback, start - pad,
+                 end + pad)
 
 
 def _header(found: dict[str, Any]) -> None:

@@ -53,7 +53,7 @@ def render(url: str, scope: Scope, open_incident: bool) -> None:
     windows = windows[windows["segment"] == segment].reset_index(drop=True)
     results = queries.feature_results(url, scope.model, version, segment, scope.context_start,
                                       scope.context_end)
-    start, end = pd.Timestamp(scope.start), pd.Timestamp(scope.end)
+    start, end = pd.Timestamp(scope.involved_from), pd.Timestamp(scope.end)
     involved = windows[(windows["window_end"] > start) & (windows["window_start"] < end)]
     if involved.empty:
         involved = windows.tail(1)
