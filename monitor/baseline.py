@@ -377,10 +377,11 @@ def _reference_quality(
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Reference performance and calibration, computed by the same code as live windows."""
     try:
-        from detectors import performance as perf_mod
         from detectors import calibration as calib_mod
+        from detectors import performance as perf_mod
+
+        performance = perf_mod.reference_performance(frame[target], frame[prediction], frame[score] if score else None, task)
+        calibration = calib_mod.reference_calibration(frame[target], frame[score], task) if score else {}
     except ImportError:  # the ground-truth detectors are optional for a baseline
         return {}, {}
-    return perf_mod.reference_performance(frame[target], frame[prediction], frame[score] if score else None, task), (
-        calib_mod.reference_calibration(frame[target], frame[score], task) if score else {}
-    )
+    return performance, calibration

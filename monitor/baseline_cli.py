@@ -1,5 +1,74 @@
-"""``driftd baseline ...``."""
+"""``driftd baseline build`` and ``driftd baseline show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from monitor.baseline import BaselineError, build_baseline, load_baseline, read_table
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("build")
+def build(
+    model: Annotated[str, typer.Option(help="Model name, as in the events' `model` field.")],
+    version: Annotated[str, typer.Option(help="Model version, as in `model_version`.")],
+    data: Annotated[Path, typer.Option(help="Training or validation data, .parquet or .csv.")],
+    out: Annotated[Optional[Path], typer.Option(help="Output file (default baselines/<model>/<version>.json).")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Column with the true label.")] = None,
+    prediction: Annotated[Optional[str], typer.Option(help="Column with the model's prediction.")] = None,
+    score: Annotated[Optional[str], typer.Option(help="Column with the positive-class probability.")] = None,
+    task: Annotated[str, typer.Option(help="binary, multiclass or regression.")] = "binary",
+    bins: Annotated[int, typer.Option(help="Quantile bins per numeric feature.")] = 10,
+    top_k: Annotated[int, typer.Option(help="Categories kept per categorical feature (rest = other).")] = 20,
+    sample_size: Annotated[int, typer.Option(help="Bounded reference sample per numeric feature.")] = 2000,
+    model_file: Annotated[Optional[Path], typer.Option(help="Model file: adds global SHAP importances.")] = None,
+    store_url: Annotated[Optional[str], typer.Option(help="Also save the baseline in this store.")] = None,
+) -> None:
+    """Profile training data into a versioned reference profile."""
+    if task not in ("binary", "multiclass", "regression"):
+        raise typer.BadParameter(f"task must be binary, multiclass or regression, got {task!r}")
+    try:
+        frame = read_table(data)
+        importances = None
+        if model_file is not None:
+            from explainers import global_importances  # optional: needs shap
+
+            importances = global_importances(model_file, frame.drop(columns=[c for c in (target, prediction, score) if c]))
+        baseline = build_baseline(
+            frame, model, version, target=target, prediction=prediction, score=score, task=task,
+            importances=importances, n_bins=bins, top_k=top_k, sample_size=sample_size, source=str(data),
+        )
+        path = baseline.save(out or Path("baselines") / model / f"{version}.json")
+    except BaselineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if store_url:
+        from monitor.store import open_store
+
+        store = open_store(store_url)
+        store.migrate()
+        store.save_baseline(model, version, baseline.to_dict())
+    typer.echo(f"baseline {model} {version}: {len(baseline.features)} features, {len(frame)} rows -> {path} (sha256 {baseline.sha256[:12]})")
+
+
+@app.command("show")
+def show(path: Annotated[Path, typer.Argument(help="A baseline JSON file.")]) -> None:
+    """Print a baseline's features, types, bins and missing rates."""
+    try:
+        baseline = load_baseline(path)
+    except BaselineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    table = Table(title=f"{baseline.model} {baseline.version} ({baseline.task})")
+    for column in ("feature", "kind", "bins", "missing", "range / top categories"):
+        table.add_column(column)
+    for name, p in baseline.features.items():
+        summary = f"{p.minimum:.4g} .. {p.maximum:.4g}" if p.kind == "numeric" else ", ".join(p.categories[:5])
+        table.add_row(name, p.kind, str(p.n_bins), f"{p.missing_ratio:.2%}", summary)
+    Console().print(table)

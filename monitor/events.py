@@ -187,4 +187,13 @@ def segment_key(segment: dict[str, str] | None) -> str:
     """
     if not segment:
         return ""
-    return ",".join(f"{k}={segment[k]}" for k in sorted(segment))
+    items = tuple(segment.items())
+    key = _SEGMENT_KEYS.get(items)
+    if key is None:
+        key = ",".join(f"{k}={segment[k]}" for k in sorted(segment))
+        if len(_SEGMENT_KEYS) < 10_000:  # bounded: segments are low-cardinality by contract
+            _SEGMENT_KEYS[items] = key
+    return key
+
+
+_SEGMENT_KEYS: dict[tuple[tuple[str, str], ...], str] = {}

@@ -1,0 +1,301 @@
+"""The Kafka loop: poll, hand batches to the pipeline, emit, checkpoint, commit.
+
+Order of one iteration, and why:
+
+1. ``poll`` a batch from the predictions and labels topics;
+2. hand the values to the pure pipeline (windows, joins); collect rejects;
+3. publish rejects to the dead-letter topic and **flush** the producer, so no bad
+   message is lost if we crash after committing;
+4. close due windows (reports go to the metrics exporter and the store writer);
+5. every ``checkpoint.interval_seconds``: save open-window state, detector state and
+   the next offsets in ONE store transaction, then commit exactly those offsets to
+   Kafka. Offsets are committed only after the checkpoint holds, so a crash at any
+   point replays from the last checkpoint onto the state saved with it: nothing is
+   lost, nothing is counted twice.
+
+On (re)assignment the loop seeks each partition to the checkpoint's offset. In
+kafka-python 3 rebalance listeners run on the client's IO thread, where a blocking
+call (commit, seek with a fetch) raises; the listener therefore only records the
+change and the loop acts on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from monitor.config import Settings
+from monitor.decode import Rejected
+from monitor.metrics import PipelineMetrics
+from monitor.pipeline import Pipeline
+
+__all__ = ["Consumer", "POSITION_BITS"]
+
+log = logging.getLogger(__name__)
+
+# A message's replay-stable position: partition << 40 | offset (offsets < 2**40).
+POSITION_BITS = 40
+_LAG_INTERVAL = 5.0
+
+
+def _listener_base() -> type:
+    from kafka import ConsumerRebalanceListener
+
+    return ConsumerRebalanceListener
+
+
+class _Rebalance(_listener_base()):  # type: ignore[misc]
+    """Rebalance listener that only records what happened (no blocking calls)."""
+
+    def __init__(self) -> None:
+        self.assigned: set[Any] = set()
+        self.pending_seek: set[Any] = set()
+        self.lock = threading.Lock()
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        with self.lock:
+            self.assigned -= set(revoked)
+            self.pending_seek -= set(revoked)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        with self.lock:
+            self.assigned |= set(assigned)
+            self.pending_seek |= set(assigned)
+
+
+class Consumer:
+    """Consumes predictions and labels into a :class:`Pipeline`.
+
+    Parameters
+    ----------
+    checkpoint_store
+        Object with ``save_checkpoint(name, offsets, state_bytes)`` and
+        ``load_checkpoint(name) -> (offsets, state_bytes) | None`` (the store), or
+        None to rely on Kafka commits alone (state is then lost on restart).
+    flush_outputs
+        Called before a checkpoint so that reports queued for the store are written
+        first (returns False when they could not be).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        metrics: PipelineMetrics,
+        checkpoint_store: Any = None,
+        flush_outputs: Callable[[], bool] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.kafka = settings.kafka
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.checkpoint_store = checkpoint_store
+        self.flush_outputs = flush_outputs
+        self.stop_event = threading.Event()
+        self.rebalance = _Rebalance()
+        self.checkpoint_name = f"{self.kafka.group_id}:{self.kafka.predictions_topic}"
+        self._consumer: Any = None
+        self._producer: Any = None
+        self._checkpoint_offsets: dict[str, int] = {}
+        self._positions: dict[Any, int] = {}
+        self._last_checkpoint = time.monotonic()
+        self._last_lag = 0.0
+        self.last_loop = time.time()
+        self.connected = False
+        self.restored = False
+
+    # -- lifecycle -------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.connected and bool(self.rebalance.assigned)
+
+    def _connect(self) -> None:
+        from kafka import KafkaConsumer, KafkaProducer
+
+        options = self.kafka.client_options()
+        self._consumer = KafkaConsumer(
+            group_id=self.kafka.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self.kafka.auto_offset_reset,
+            max_poll_records=self.kafka.max_poll_records,
+            max_poll_interval_ms=self.kafka.max_poll_interval_ms,
+            session_timeout_ms=self.kafka.session_timeout_ms,
+            heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
+            fetch_max_bytes=max(52_428_800, self.settings.limits.max_message_bytes * 2),
+            max_partition_fetch_bytes=max(1_048_576, self.settings.limits.max_message_bytes + 1024),
+            **options,
+        )
+        topics = [self.kafka.predictions_topic]
+        if self.settings.labels.enabled:
+            topics.append(self.kafka.labels_topic)
+        self._consumer.subscribe(topics, listener=self.rebalance)
+        self._producer = KafkaProducer(linger_ms=20, acks="all", retries=5, **options)
+        self.connected = True
+
+    def _disconnect(self) -> None:
+        for client in (self._consumer, self._producer):
+            if client is None:
+                continue
+            try:
+                client.close(timeout=5) if client is self._producer else client.close(autocommit=False)
+            except Exception:  # noqa: BLE001 - closing a broken client must not raise
+                log.debug("error closing Kafka client", exc_info=True)
+        self._consumer = self._producer = None
+        self.connected = False
+        with self.rebalance.lock:
+            self.rebalance.assigned.clear()
+            self.rebalance.pending_seek.clear()
+        self.metrics.assigned_partitions.set(0)
+
+    def restore(self) -> None:
+        """Load the last checkpoint into the pipeline (once, before consuming)."""
+        if self.restored or self.checkpoint_store is None:
+            self.restored = True
+            return
+        saved = self.checkpoint_store.load_checkpoint(self.checkpoint_name)
+        if saved is not None:
+            offsets, state = saved
+            self.pipeline.restore(orjson.loads(state))
+            self._checkpoint_offsets = dict(offsets)
+            log.info("restored checkpoint %s at offsets %s", self.checkpoint_name, offsets)
+        self.restored = True
+
+    def run(self) -> None:
+        """Consume until :meth:`stop`; reconnects with backoff when the broker is down."""
+        backoff = 0.5
+        while not self.stop_event.is_set():
+            try:
+                if not self.restored:
+                    self.restore()
+                if self._consumer is None:
+                    self._connect()
+                self._iteration()
+                backoff = 0.5
+            except Exception as exc:  # noqa: BLE001 - outages must not kill the daemon
+                log.warning("consumer error (%s); reconnecting in %.1f s", exc, backoff)
+                self._disconnect()
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, self.kafka.reconnect_backoff_max_ms / 1000)
+        self._shutdown()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _shutdown(self) -> None:
+        try:
+            if self.settings.windows.close_on_shutdown:
+                self.pipeline.close_all()
+            if self._consumer is not None:
+                self.checkpoint(force=True)
+        except Exception:  # noqa: BLE001
+            log.exception("final checkpoint failed; the next start replays from the previous one")
+        self._disconnect()
+
+    # -- one iteration -----------------------------------------------------------
+    def _seek_assigned(self) -> None:
+        with self.rebalance.lock:
+            pending = set(self.rebalance.pending_seek)
+            self.rebalance.pending_seek.clear()
+            assigned = len(self.rebalance.assigned)
+        self.metrics.assigned_partitions.set(assigned)
+        for tp in pending:
+            offset = self._checkpoint_offsets.get(f"{tp.topic}:{tp.partition}")
+            if offset is not None:
+                self._consumer.seek(tp, offset)
+
+    def _iteration(self) -> None:
+        started = time.perf_counter()
+        records = self._consumer.poll(timeout_ms=self.kafka.poll_timeout_ms, update_offsets=True)
+        self._seek_assigned()
+        self.last_loop = time.time()
+        self.metrics.last_poll.set(self.last_loop)
+        rejected_total = 0
+        for tp, messages in records.items():
+            if not messages:
+                continue
+            values = [m.value for m in messages]
+            if tp.topic == self.kafka.predictions_topic:
+                positions = [(tp.partition << POSITION_BITS) | m.offset for m in messages]
+                rejected = self.pipeline.process_predictions(values, positions)
+            else:
+                rejected = self.pipeline.process_labels(values)
+            rejected_total += len(rejected)
+            for item in rejected:
+                self._dead_letter(tp, messages[item.index], item)
+            self._positions[tp] = messages[-1].offset + 1
+        if rejected_total:
+            self._producer.flush(timeout=10)
+        self.pipeline.close_due()
+        self.pipeline.apply_attribution()
+        if records:
+            self.metrics.batch_duration.observe(time.perf_counter() - started)
+        self.checkpoint()
+        self._export_lag()
+
+    def _dead_letter(self, tp: Any, message: Any, item: Rejected) -> None:
+        headers = [
+            ("driftd-reason", item.reason.encode()),
+            ("driftd-detail", item.detail.encode("utf-8", "replace")[:1000]),
+            ("driftd-source", f"{tp.topic}:{tp.partition}:{message.offset}".encode()),
+        ]
+        try:
+            self._producer.send(self.kafka.dead_letter_topic, value=message.value, key=message.key, headers=headers)
+        except Exception:  # noqa: BLE001 - counted; the message is still in its source topic
+            self.metrics.dead_letter_errors.inc()
+            log.warning("could not dead-letter %s:%s:%s", tp.topic, tp.partition, message.offset, exc_info=True)
+
+    def checkpoint(self, force: bool = False) -> bool:
+        """Save state + offsets in one store transaction, then commit those offsets."""
+        now = time.monotonic()
+        if not force and now - self._last_checkpoint < self.settings.checkpoint.interval_seconds:
+            return False
+        self._last_checkpoint = now
+        if not self._positions:
+            return False
+        offsets = {f"{tp.topic}:{tp.partition}": offset for tp, offset in self._positions.items()}
+        if self.checkpoint_store is not None:
+            if self.flush_outputs is not None and not self.flush_outputs():
+                log.warning("store not reachable; checkpoint postponed, offsets not committed")
+                return False
+            state = orjson.dumps(self.pipeline.to_state(), option=orjson.OPT_SERIALIZE_NUMPY)
+            try:
+                self.checkpoint_store.save_checkpoint(self.checkpoint_name, {**self._checkpoint_offsets, **offsets}, state)
+            except Exception as exc:  # noqa: BLE001 - store outage: keep consuming, retry later
+                self.metrics.store_errors.labels(operation="checkpoint").inc()
+                log.warning("checkpoint failed (%s); offsets not committed", exc)
+                return False
+            self._checkpoint_offsets.update(offsets)
+            self.metrics.checkpoints.inc()
+            self.metrics.last_checkpoint.set(time.time())
+        from kafka import OffsetAndMetadata
+
+        commit = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._positions.items() if tp in self.rebalance.assigned}
+        if commit:
+            self._consumer.commit(commit)
+        return True
+
+    def _export_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag < _LAG_INTERVAL:
+            return
+        self._last_lag = now
+        assigned = list(self.rebalance.assigned)
+        if not assigned:
+            return
+        try:
+            ends = self._consumer.end_offsets(assigned)
+        except Exception:  # noqa: BLE001 - lag is best effort
+            return
+        for tp in assigned:
+            position = self._positions.get(tp)
+            if position is None:
+                try:
+                    position = self._consumer.position(tp)
+                except Exception:  # noqa: BLE001
+                    continue
+            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(max(0, ends.get(tp, 0) - position))

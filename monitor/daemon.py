@@ -1,0 +1,218 @@
+"""The driftd daemon: wires settings, store, pipeline, consumer and HTTP together.
+
+``Daemon(settings).run_forever()`` is what ``driftd run`` does. Tests and the demo
+use ``start()`` / ``stop()`` to run it in-process on a background thread.
+
+SIGTERM or SIGINT: stop polling, close open windows (``windows.close_on_shutdown``),
+write the results, checkpoint, commit offsets, exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+from monitor.baselines import BaselineRegistry
+from monitor.config import Settings
+from monitor.consumer import Consumer
+from monitor.http import HttpServer
+from monitor.metrics import create_metrics
+from monitor.pipeline import Pipeline
+from monitor.results import WindowReport
+
+__all__ = ["Daemon"]
+
+log = logging.getLogger(__name__)
+
+# /healthz fails when the consumer loop has not come round for this long.
+_STALL_SECONDS = 60.0
+
+
+class Daemon:
+    """One driftd process.
+
+    Parameters
+    ----------
+    settings
+        The validated settings.
+    with_store
+        Open the store (results, baselines, checkpoints). Off only for tests of the
+        pure Kafka path.
+    """
+
+    def __init__(self, settings: Settings, *, with_store: bool = True) -> None:
+        self.settings = settings
+        limits = settings.limits
+        self.registry, self.metrics, self.collector = create_metrics(
+            max_keys=limits.max_models * limits.max_segments_per_model * 4
+        )
+        self.store: Any = None
+        self.writer: Any = None
+        self.store_error: str | None = None
+        if with_store:
+            self._open_store()
+        self.baselines = BaselineRegistry(
+            settings,
+            load_from_store=self.store.load_baseline if self.store is not None else None,
+            save_to_store=(lambda b: self.store.save_baseline(b.model, b.version, b.to_dict())) if self.store is not None else None,
+        )
+        self.truth = self._ground_truth()
+        self.explainer = self._explainer()
+        self.pipeline = Pipeline(
+            settings, self.metrics, self.collector, self.baselines,
+            sinks=[self._store_report] if self.store is not None else [],
+            truth=self.truth, explainer=self.explainer,
+        )
+        self.consumer = Consumer(
+            settings, self.pipeline, self.metrics,
+            checkpoint_store=self.store,
+            flush_outputs=self._flush_store if self.store is not None else None,
+        )
+        self.http = HttpServer(settings.http.host, settings.http.port, self.registry, self.health, self.ready)
+        self._mount_receiver()
+        self._thread: threading.Thread | None = None
+
+    # -- optional parts --------------------------------------------------------
+    def _open_store(self) -> None:
+        from monitor.store import open_store
+
+        try:
+            self.store = open_store(self.settings.store.url)
+            self.store.migrate()
+        except Exception as exc:  # noqa: BLE001 - reported through /readyz and the log
+            self.store_error = str(exc)
+            log.error("store %s not usable: %s", self.settings.store.url, exc)
+            raise
+        try:
+            from monitor.store.writer import StoreWriter
+        except ImportError:
+            return
+        self.writer = StoreWriter(self.store, metrics=self.metrics)
+
+    def _ground_truth(self) -> Any:
+        if not self.settings.labels.enabled:
+            return None
+        try:
+            from monitor.truth import GroundTruth
+        except ImportError:
+            log.info("ground truth unavailable (monitor.truth missing); labels are not joined")
+            return None
+        return GroundTruth(
+            self.settings.labels,
+            {m.name: m for m in self.settings.models},
+            self.baselines.get,
+            self.metrics,
+            float(self.settings.windows.size_seconds),
+        )
+
+    def _explainer(self) -> Any:
+        if not self.settings.explain.enabled:
+            return None
+        try:
+            from explainers.service import ExplainService
+        except ImportError as exc:
+            log.warning("explanations disabled: %s", exc)
+            return None
+        return ExplainService(
+            self.settings.explain,
+            {m.name: m for m in self.settings.models},
+            self.baselines.get,
+            self.writer if self.writer is not None else self.store,
+            self.metrics,
+        )
+
+    def _mount_receiver(self) -> None:
+        if self.store is None:
+            return
+        try:
+            from alerts.receiver import handle_webhook
+        except ImportError:
+            return
+        store = self.store
+
+        def receive(body: bytes, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+            status, payload = handle_webhook(body, store.session)
+            self.metrics.incidents.labels(status=str(status)).inc()
+            return status, "application/json", payload
+
+        self.http.route("POST", "/api/v1/alerts", receive)
+
+    # -- store ---------------------------------------------------------------
+    def _store_report(self, report: WindowReport) -> None:
+        if self.writer is not None:
+            self.writer.write_reports([report])
+            return
+        try:
+            self.store.write_reports([report])
+        except Exception as exc:  # noqa: BLE001 - counted; the checkpoint waits for the store
+            self.metrics.store_errors.labels(operation="write_reports").inc()
+            log.warning("could not store window report: %s", exc)
+
+    def _flush_store(self) -> bool:
+        if self.writer is None:
+            return True
+        return bool(self.writer.flush(timeout=2.0))
+
+    # -- health ----------------------------------------------------------------
+    def health(self) -> tuple[bool, dict[str, object]]:
+        alive = self._thread is not None and self._thread.is_alive()
+        stalled = time.time() - self.consumer.last_loop > _STALL_SECONDS
+        return alive and not stalled, {"consumer_thread": alive, "stalled": stalled}
+
+    def ready(self) -> tuple[bool, dict[str, object]]:
+        store_ok = self.store is not None and (self.writer is None or bool(getattr(self.writer, "healthy", True)))
+        details: dict[str, object] = {
+            "kafka_connected": self.consumer.connected,
+            "partitions_assigned": len(self.consumer.rebalance.assigned),
+            "store_ok": store_ok,
+        }
+        ok = self.consumer.ready and store_ok
+        self.metrics.ready.set(1 if ok else 0)
+        return ok, details
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> Daemon:
+        """Start the HTTP server and the consumer thread."""
+        self.http.start()
+        self._thread = threading.Thread(target=self.consumer.run, name="driftd-consumer", daemon=True)
+        self._thread.start()
+        log.info("driftd listening on http://%s:%d (metrics, healthz, readyz)", self.settings.http.host, self.http.port)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop consuming, close windows, flush, checkpoint, stop serving."""
+        self.consumer.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+        if self.explainer is not None:
+            self.explainer.close()
+        if self.writer is not None:
+            self.writer.close()
+        self.http.stop()
+        if self.store is not None:
+            self.store.close()
+
+    def reports(self) -> list[WindowReport]:
+        """Latest report of every (model, version, segment)."""
+        return self.collector.reports()
+
+    def run_forever(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit code."""
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            log.info("signal %d: shutting down", signum)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        while not stop.wait(1.0):
+            if self._thread is not None and not self._thread.is_alive():
+                log.error("consumer thread ended unexpectedly")
+                break
+        self.stop()
+        return 0

@@ -1,0 +1,242 @@
+"""From raw Kafka message values to columnar :class:`~monitor.batch.PredictionBatch` es.
+
+One pass over the messages decodes JSON and checks the event contract on the fast
+path (type checks on the fields driftd uses); a message that fails any check is
+re-checked by :func:`monitor.events.check_prediction` to name the exact reason and
+goes to the dead-letter list. Valid events are grouped per model version, and the
+features the baseline knows are pulled into numpy columns.
+
+Values of features that the baseline does not know are ignored, like any unknown
+extra field: driftd never inspects them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from monitor import events
+from monitor.batch import LabelBatch, PredictionBatch
+from monitor.events import Invalid
+
+__all__ = ["Columns", "DecodedPredictions", "Rejected", "decode_labels", "decode_predictions", "columnarise"]
+
+_NAN = math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message that breaks the contract: its index in the polled batch and why."""
+
+    index: int
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class _Group:
+    ids: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
+    features: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[Any] = field(default_factory=list)
+    scores: list[dict[str, float] | None] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DecodedPredictions:
+    """Valid events grouped per (model, version), plus the rejected messages."""
+
+    groups: dict[tuple[str, str], _Group]
+    rejected: list[Rejected]
+
+
+def decode_predictions(
+    values: Sequence[bytes | None],
+    positions: Sequence[int] | np.ndarray,
+    max_bytes: int,
+    known_model: Callable[[str], bool],
+) -> DecodedPredictions:
+    """Decode and validate prediction messages.
+
+    Parameters
+    ----------
+    values
+        Raw message values.
+    positions
+        A unique, replay-stable position per message (``partition << 40 | offset``).
+    known_model
+        Whether a model name is configured; other models are rejected as
+        ``unknown_model``.
+    """
+    loads = orjson.loads
+    groups: dict[tuple[str, str], _Group] = {}
+    rejected: list[Rejected] = []
+    segment_key = events.segment_key
+    for index, raw in enumerate(values):
+        try:
+            if raw is None or len(raw) > max_bytes:
+                events.decode(raw, max_bytes)  # raises with the precise reason
+            obj = loads(raw)
+            if type(obj) is not dict:
+                raise Invalid(events.SCHEMA, "top level must be an object")
+            model = obj.get("model")
+            version = obj.get("model_version")
+            pid = obj.get("prediction_id")
+            timestamp = obj.get("timestamp")
+            features = obj.get("features")
+            prediction = obj.get("prediction")
+            scores = obj.get("scores")
+            segment = obj.get("segment")
+            if (
+                type(model) is not str or type(version) is not str or type(pid) is not str
+                or type(features) is not dict or type(prediction) not in (int, float, str, bool)
+                or (scores is not None and type(scores) is not dict)
+                or not model or not version or not pid or len(pid) > 128 or len(version) > 64
+            ):
+                events.check_prediction(obj)
+                raise Invalid(events.SCHEMA, "malformed event")  # pragma: no cover - check raises first
+            if type(timestamp) is float or type(timestamp) is int:
+                if not 0.0 <= timestamp <= 32503680000.0:
+                    raise Invalid(events.BAD_TIMESTAMP, f"timestamp {timestamp!r} outside 1970..3000")
+                event_time = float(timestamp)
+            else:
+                event_time = events.parse_timestamp(timestamp)
+            if segment is not None:
+                if type(segment) is not dict or len(segment) > 8 or any(
+                    type(v) is not str or len(v) > 64 for v in segment.values()
+                ):
+                    events.check_prediction(obj)
+                segment = segment_key(segment)
+            else:
+                segment = ""
+            key = (model, version)
+            group = groups.get(key)
+            if group is None:
+                if not known_model(model):
+                    raise Invalid(events.UNKNOWN_MODEL, f"model {model[:128]!r} is not configured")
+                events.check_prediction(obj)  # first event of a group: full check of the model name
+                group = groups[key] = _Group()
+            group.ids.append(pid)
+            group.times.append(event_time)
+            group.segments.append(segment)
+            group.features.append(features)
+            group.predictions.append(prediction)
+            group.scores.append(scores)
+            group.positions.append(positions[index])
+            group.indices.append(index)
+        except Invalid as exc:
+            rejected.append(Rejected(index, exc.reason, exc.detail))
+        except orjson.JSONDecodeError as exc:
+            rejected.append(Rejected(index, events.NOT_JSON, str(exc)[:200]))
+    return DecodedPredictions(groups, rejected)
+
+
+@dataclass(slots=True)
+class Columns:
+    """What a model version's layout needs pulled out of the feature maps."""
+
+    numeric_names: list[str]
+    categorical_names: list[str]
+    positive_class: str
+    numeric_prediction: bool
+
+
+def _numeric_matrix(rows: list[list[Any]], width: int) -> tuple[np.ndarray, int]:
+    """Rows of feature values to float64; wrong-typed values become NaN and are counted."""
+    try:
+        return np.array(rows, dtype=np.float64).reshape(len(rows), width), 0
+    except (TypeError, ValueError):
+        pass
+    errors = 0
+    matrix = np.empty((len(rows), width))
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if type(value) in (int, float, bool):
+                matrix[i, j] = value
+            else:
+                matrix[i, j] = _NAN
+                errors += 1
+    return matrix, errors
+
+
+def columnarise(model: str, version: str, group: _Group, columns: Columns) -> tuple[PredictionBatch, int]:
+    """Turn one group of decoded events into a :class:`PredictionBatch`.
+
+    Returns the batch and the number of feature values of the wrong type (treated as
+    missing).
+    """
+    nan = _NAN
+    numeric_names = columns.numeric_names
+    numeric_rows = [[nan if (v := f.get(name)) is None else v for name in numeric_names] for f in group.features]
+    numeric, errors = _numeric_matrix(numeric_rows, len(numeric_names))
+    categorical_names = columns.categorical_names
+    categorical = np.empty((len(group.features), len(categorical_names)), dtype=object)
+    if categorical_names:
+        categorical[:] = [[f.get(name) for name in categorical_names] for f in group.features]
+    positive = columns.positive_class
+    if any(s is not None for s in group.scores):
+        scores = np.array([nan if s is None else s.get(positive, nan) for s in group.scores], dtype=np.float64)
+        # Out-of-range probabilities are contract violations caught by the validator; clip defensively.
+        scores[(scores < 0) | (scores > 1)] = nan
+    else:
+        scores = None
+    if columns.numeric_prediction:
+        predictions, bad = _numeric_matrix([[p] for p in group.predictions], 1)
+        predictions = predictions[:, 0]
+        errors += bad
+    else:
+        predictions = np.array([_class_label(p) for p in group.predictions], dtype=object)
+    batch = PredictionBatch(
+        model=model,
+        version=version,
+        prediction_ids=group.ids,
+        event_times=np.array(group.times, dtype=np.float64),
+        segments=group.segments,
+        numeric_names=numeric_names,
+        numeric=numeric,
+        categorical_names=categorical_names,
+        categorical=categorical,
+        predictions=predictions,
+        scores=scores,
+        offsets=np.array(group.positions, dtype=np.int64),
+    )
+    return batch, errors
+
+
+def _class_label(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is float and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def decode_labels(values: Sequence[bytes | None], max_bytes: int) -> tuple[LabelBatch, list[Rejected]]:
+    """Decode and validate label messages."""
+    ids: list[str] = []
+    labels: list[Any] = []
+    times: list[float] = []
+    models: list[str | None] = []
+    rejected: list[Rejected] = []
+    for index, raw in enumerate(values):
+        try:
+            obj = events.decode(raw, max_bytes)
+            events.check_label(obj)
+        except Invalid as exc:
+            rejected.append(Rejected(index, exc.reason, exc.detail))
+            continue
+        ids.append(obj["prediction_id"])
+        labels.append(obj["label"])
+        times.append(events.parse_timestamp(obj["timestamp"]))
+        models.append(obj.get("model"))
+    return LabelBatch(ids, labels, np.array(times, dtype=np.float64), models), rejected

@@ -1,0 +1,136 @@
+"""Turn a closed window aggregate into a :class:`~monitor.results.WindowReport`.
+
+For every feature the window's counts (and bounded sample) are set beside the
+baseline's, scored by the configured or automatically chosen method from
+:data:`detectors.registry.REGISTRY`, and decided across the model's features with
+the configured p-value correction.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from detectors import decide
+from detectors.base import DriftResult, FeatureData
+from detectors.decision import drift_share, weighted_drift_score
+from detectors.registry import REGISTRY, choose_method
+from monitor.baseline import FeatureProfile
+from monitor.config import DriftSettings, ModelSettings
+from monitor.results import PREDICTION, WindowKey, WindowReport
+from monitor.windows import Layout, WindowAggregate
+
+__all__ = ["evaluate_window", "method_for"]
+
+SCORE = "__score__"
+
+
+def method_for(profile: FeatureProfile, drift: DriftSettings, model: ModelSettings | None) -> tuple[str, float]:
+    """The method and threshold used for a feature: feature override, global setting, automatic."""
+    override = model.features.get(profile.name) if model is not None else None
+    configured = drift.numeric_method if profile.kind == "numeric" else drift.categorical_method
+    method = override.method if override is not None and override.method else configured
+    if method == "auto":
+        n_distinct = len(np.unique(profile.sample)) if profile.kind == "numeric" else None
+        method = choose_method(profile.kind, n_distinct)
+    if override is not None and override.threshold is not None:
+        threshold = override.threshold
+    else:
+        threshold = drift.thresholds.get(method, REGISTRY[method].default_threshold)
+    return method, float(threshold)
+
+
+def _score(name: str, method: str, threshold: float, data: FeatureData) -> DriftResult:
+    spec = REGISTRY[method]
+    if spec.needs == "sample" and (data.cur_sample is None or len(data.cur_sample) == 0):
+        return DriftResult(method, name, float("nan"), None, threshold, False)
+    if float(np.sum(data.cur_counts)) == 0 and spec.needs == "counts":
+        return DriftResult(method, name, float("nan"), None, threshold, False)
+    score = spec.score(data)
+    return DriftResult(method, name, score.score, score.p_value, threshold, False)
+
+
+def _finite_column(sample: np.ndarray, column: int) -> np.ndarray:
+    values = sample[:, column]
+    return values[~np.isnan(values)]
+
+
+def evaluate_window(
+    key: WindowKey,
+    start: float,
+    size: float,
+    aggregate: WindowAggregate,
+    layout: Layout,
+    drift: DriftSettings,
+    model: ModelSettings | None,
+    min_events: int,
+) -> WindowReport:
+    """Statistics of a closed window against its baseline."""
+    baseline = layout.baseline
+    report = WindowReport(key=key, window_start=start, window_end=start + size, n_events=aggregate.n, closed_at=time.time())
+    if aggregate.n == 0:
+        return report
+    raw: list[DriftResult] = []
+    n_numeric = len(layout.numeric_names)
+    for j, name in enumerate(layout.numeric_names):
+        profile = baseline.features[name]
+        lo, hi = layout.numeric_offsets[j], layout.numeric_offsets[j + 1]
+        counts = aggregate.numeric_counts[lo:hi]
+        report.missing_ratio[name] = float(aggregate.numeric_missing[j] / aggregate.n)
+        report.baseline_missing_ratio[name] = profile.missing_ratio
+        report.feature_counts[name] = counts.tolist()
+        report.feature_kinds[name] = "numeric"
+        if aggregate.n < min_events:
+            continue
+        method, threshold = method_for(profile, drift, model)
+        data = FeatureData(
+            "numeric", profile.counts, counts, profile.sample, _finite_column(aggregate.sample, j), profile.std,
+        )
+        raw.append(_score(name, method, threshold, data))
+    for j, name in enumerate(layout.categorical_names):
+        profile = baseline.features[name]
+        lo, hi = layout.categorical_offsets[j], layout.categorical_offsets[j + 1]
+        counts = aggregate.categorical_counts[lo:hi]
+        seen = counts.sum()
+        report.missing_ratio[name] = float(aggregate.categorical_missing[j] / aggregate.n)
+        report.baseline_missing_ratio[name] = profile.missing_ratio
+        report.unseen_ratio[name] = float(counts[-1] / seen) if seen else 0.0
+        report.feature_counts[name] = counts.tolist()
+        report.feature_kinds[name] = "categorical"
+        if aggregate.n < min_events:
+            continue
+        method, threshold = method_for(profile, drift, model)
+        data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin)
+        raw.append(_score(name, method, threshold, data))
+    report.features = decide(raw, correction=drift.correction, alpha=drift.alpha)
+    report.drift_share = drift_share(report.features)
+    report.drift_score = weighted_drift_score(report.features, baseline.importances)
+    report.model_drifted = bool(report.features) and report.drift_share >= drift.drift_share_threshold
+    if aggregate.n >= min_events:
+        report.prediction = decide(_output_drift(aggregate, layout, drift, model, n_numeric), correction="none", alpha=drift.alpha)
+    return report
+
+
+def _output_drift(
+    aggregate: WindowAggregate, layout: Layout, drift: DriftSettings, model: ModelSettings | None, n_numeric: int
+) -> list[DriftResult]:
+    """Prediction drift (class or value distribution) and score drift (positive-class probability)."""
+    baseline = layout.baseline
+    results = []
+    prediction = baseline.prediction
+    if prediction is not None and aggregate.prediction_counts.sum() > 0:
+        method, threshold = method_for(prediction, drift, model)
+        if prediction.kind == "numeric":
+            data = FeatureData("numeric", prediction.counts, aggregate.prediction_counts, prediction.sample,
+                               _finite_column(aggregate.sample, n_numeric), prediction.std)
+        else:
+            data = FeatureData("categorical", prediction.counts, aggregate.prediction_counts, unseen_bin=prediction.unseen_bin)
+        results.append(_score(PREDICTION, method, threshold, data))
+    score = baseline.score
+    if score is not None and aggregate.score_counts.sum() > 0:
+        method, threshold = method_for(score, drift, model)
+        data = FeatureData("numeric", score.counts, aggregate.score_counts, score.sample,
+                           _finite_column(aggregate.sample, n_numeric + 1), score.std)
+        results.append(_score(SCORE, method, threshold, data))
+    return results

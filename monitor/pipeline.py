@@ -1,0 +1,306 @@
+"""The in-process pipeline: decoded batches in, window reports out.
+
+No Kafka here: the consumer (``monitor.consumer``) hands raw message values to
+:meth:`Pipeline.process_predictions` / :meth:`Pipeline.process_labels` and gets back
+the messages to dead-letter; the pipeline folds valid events into windows, closes
+the windows the watermark has passed, evaluates them, and hands every report to its
+sinks (metrics exporter, store). Everything it holds is bounded: open windows per
+key, recent reports, learning buffers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from monitor import events
+from monitor.baselines import BaselineRegistry
+from monitor.batch import LabelBatch, PredictionBatch
+from monitor.config import Settings
+from monitor.decode import Columns, Rejected, columnarise, decode_labels, decode_predictions
+from monitor.evaluate import evaluate_window
+from monitor.metrics import PipelineMetrics, WindowCollector
+from monitor.results import WindowKey, WindowReport
+from monitor.windows import Layout, WindowAggregate, Windows, window_start
+
+__all__ = ["Pipeline", "ReportSink"]
+
+log = logging.getLogger(__name__)
+
+OTHER_SEGMENT = "__other__"
+_RECENT_REPORTS = 2000
+
+
+class ReportSink(Protocol):
+    def __call__(self, report: WindowReport) -> None: ...
+
+
+class Pipeline:
+    """Windows, baselines and evaluation for every configured model.
+
+    Parameters
+    ----------
+    settings
+        The daemon's settings.
+    metrics, collector
+        Pipeline metrics and the per-window exporter (see ``monitor.metrics``).
+    baselines
+        Where baselines come from (files, store, learning).
+    sinks
+        Called with every new or updated :class:`WindowReport`, in order.
+    truth, explainer
+        Optional ground-truth join and explanation service (duck-typed, see
+        ``monitor.truth`` and ``explainers.service``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: PipelineMetrics,
+        collector: WindowCollector,
+        baselines: BaselineRegistry,
+        sinks: Sequence[ReportSink] = (),
+        truth: Any = None,
+        explainer: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.collector = collector
+        self.baselines = baselines
+        self.sinks = list(sinks)
+        self.truth = truth
+        self.explainer = explainer
+        ws = settings.windows
+        self.windows = Windows(ws.size_seconds, ws.allowed_lateness_seconds, settings.limits.max_open_windows_per_key, ws.count_trigger)
+        self._layouts: dict[tuple[str, str], Layout] = {}
+        self._segments: dict[tuple[str, str], set[str]] = {}
+        self._seen_models: set[str] = set()
+        self._configured = {m.name for m in settings.models}
+        self.recent: OrderedDict[tuple[WindowKey, float], WindowReport] = OrderedDict()
+        self._sequence = 0
+        for reason in events.INVALID_REASONS:
+            metrics.invalid_events.labels(reason=reason)
+        for cap in ("models", "segments", "series"):
+            metrics.capacity_dropped.labels(cap=cap)
+
+    # -- ingest --------------------------------------------------------------
+    def known_model(self, name: str) -> bool:
+        if self._configured:
+            return name in self._configured
+        if name in self._seen_models:
+            return True
+        if len(self._seen_models) >= self.settings.limits.max_models:
+            self.metrics.capacity_dropped.labels(cap="models").inc()
+            return False
+        self._seen_models.add(name)
+        return True
+
+    def layout(self, model: str, version: str) -> Layout | None:
+        key = (model, version)
+        layout = self._layouts.get(key)
+        if layout is None:
+            baseline = self.baselines.get(model, version)
+            if baseline is None:
+                return None
+            layout = self._layouts[key] = Layout(baseline, self.settings.windows.sample_size, self.settings.limits.max_categories_per_feature)
+        return layout
+
+    def next_positions(self, n: int) -> np.ndarray:
+        """Running positions for events that do not come from Kafka (in-process use)."""
+        positions = np.arange(self._sequence, self._sequence + n, dtype=np.int64)
+        self._sequence += n
+        return positions
+
+    def process_predictions(self, values: Sequence[bytes | None], positions: Sequence[int] | np.ndarray | None = None) -> list[Rejected]:
+        """Fold a polled batch of prediction messages into windows; returns the rejected ones."""
+        if positions is None:
+            positions = self.next_positions(len(values))
+        decoded = decode_predictions(values, positions, self.settings.limits.max_message_bytes, self.known_model)
+        for rejected in decoded.rejected:
+            self.metrics.invalid_events.labels(reason=rejected.reason).inc()
+        for (model, version), group in decoded.groups.items():
+            layout = self.layout(model, version)
+            if layout is None:
+                self._learn(model, version, group)
+                continue
+            config = self.settings.model(model)
+            columns = Columns(
+                layout.numeric_names, layout.categorical_names,
+                config.positive_class if config else "1",
+                layout.prediction_edges is not None,
+            )
+            batch, type_errors = columnarise(model, version, group, columns)
+            if type_errors:
+                self.metrics.feature_type_errors.labels(model=model).inc(type_errors)
+            self.add_batch(batch, layout)
+        return decoded.rejected
+
+    def _learn(self, model: str, version: str, group: Any) -> None:
+        config = self.settings.model(model)
+        positive = config.positive_class if config else "1"
+        scores = [float("nan") if s is None else float(s.get(positive, float("nan"))) for s in group.scores]
+        self.metrics.events.labels(model=model, version=version).inc(len(group.ids))
+        baseline = self.baselines.learn(model, version, group.features, group.predictions, scores)
+        if baseline is not None:
+            log.info("baseline for %s %s ready; windows start with the next events", model, version)
+
+    def _cap_segments(self, batch: PredictionBatch) -> None:
+        allowed = self._segments.setdefault((batch.model, batch.version), set())
+        cap = self.settings.limits.max_segments_per_model
+        for i, segment in enumerate(batch.segments):
+            if segment in allowed:
+                continue
+            if len(allowed) < cap:
+                allowed.add(segment)
+            else:
+                batch.segments[i] = OTHER_SEGMENT
+                self.metrics.capacity_dropped.labels(cap="segments").inc()
+
+    def add_batch(self, batch: PredictionBatch, layout: Layout | None = None) -> None:
+        """Fold an already-columnar batch into its windows (the in-process entry point)."""
+        layout = layout or self.layout(batch.model, batch.version)
+        if layout is None:
+            raise ValueError(f"no baseline for {batch.model} {batch.version}")
+        if len(batch.offsets) != len(batch):
+            batch.offsets = self.next_positions(len(batch))
+        self._cap_segments(batch)
+        late, closed = self.windows.add(layout, batch)
+        n_late = int(late.sum())
+        if n_late:
+            self.metrics.late_events.labels(model=batch.model).inc(n_late)
+        self.metrics.events.labels(model=batch.model, version=batch.version).inc(len(batch) - n_late)
+        on_time = batch if not n_late else batch.take(~late)
+        starts = window_start(on_time.event_times, self.windows.size)
+        if self.truth is not None:
+            self.truth.add_predictions(on_time, starts)
+        if self.explainer is not None:
+            self.explainer.offer(on_time, starts, self._drifted(on_time))
+        for key, start, aggregate in closed:
+            self._finish(key, start, aggregate)
+
+    def _drifted(self, batch: PredictionBatch) -> bool:
+        """Whether the latest closed window of this model version drifted (explain more of it)."""
+        for report in self.collector.reports():
+            if report.key.model == batch.model and report.key.version == batch.version and report.model_drifted:
+                return True
+        return False
+
+    def process_labels(self, values: Sequence[bytes | None]) -> list[Rejected]:
+        """Join label messages to their predictions; returns the rejected ones."""
+        batch, rejected = decode_labels(values, self.settings.limits.max_message_bytes)
+        for item in rejected:
+            self.metrics.invalid_events.labels(reason=item.reason).inc()
+        if self.truth is None:
+            return rejected
+        rejected_index = {r.index for r in rejected}
+        accepted_index = [i for i in range(len(values)) if i not in rejected_index]
+        for row, reason, detail in self.truth.add_labels(batch):
+            self.metrics.invalid_events.labels(reason=reason).inc()
+            rejected.append(Rejected(accepted_index[row], reason, detail))
+        self.apply_label_updates()
+        return rejected
+
+    def add_labels(self, batch: LabelBatch) -> None:
+        """In-process entry point for labels."""
+        if self.truth is not None:
+            self.truth.add_labels(batch)
+            self.apply_label_updates()
+
+    # -- windows -------------------------------------------------------------
+    def close_due(self) -> list[WindowReport]:
+        """Close and evaluate every window whose end the watermark has passed."""
+        reports = [self._finish(key, start, aggregate) for key, start, aggregate in self.windows.due()]
+        self.metrics.open_windows.set(len(self.windows.open))
+        return reports
+
+    def close_all(self) -> list[WindowReport]:
+        reports = [self._finish(key, start, aggregate) for key, start, aggregate in self.windows.close_all()]
+        self.metrics.open_windows.set(0)
+        return reports
+
+    def _finish(self, key: WindowKey, start: float, aggregate: WindowAggregate) -> WindowReport:
+        began = time.perf_counter()
+        layout = self.layout(key.model, key.version)
+        assert layout is not None  # a window exists only for versions with a baseline
+        size = self.windows.size
+        report = evaluate_window(
+            key, start, size, aggregate, layout, self.settings.drift, self.settings.model(key.model),
+            self.settings.windows.min_events,
+        )
+        baseline = layout.baseline
+        report.baseline_performance = {k: v for k, v in baseline.performance.items() if isinstance(v, (int, float))}
+        report.baseline_calibration = dict(baseline.calibration)
+        if self.truth is not None:
+            report.estimated_performance = self.truth.estimate(key, start)
+        self.metrics.window_compute.observe(time.perf_counter() - began)
+        self.metrics.window_close_delay.observe(max(0.0, time.time() - report.window_end))
+        self.metrics.windows_closed.labels(model=key.model).inc()
+        self._publish(report)
+        return report
+
+    def _publish(self, report: WindowReport) -> None:
+        slot = (report.key, report.window_start)
+        self.recent[slot] = report
+        self.recent.move_to_end(slot)
+        while len(self.recent) > _RECENT_REPORTS:
+            self.recent.popitem(last=False)
+        if not self.collector.publish(report):
+            self.metrics.capacity_dropped.labels(cap="series").inc()
+        for sink in self.sinks:
+            try:
+                sink(report)
+            except Exception:  # noqa: BLE001 - a failing sink must not stop ingest
+                log.exception("report sink %r failed", sink)
+
+    def apply_label_updates(self) -> None:
+        """Copy label-based results into their windows' reports and publish them again."""
+        if self.truth is None:
+            return
+        for update in self.truth.updates():
+            report = self.recent.get((update.key, update.window_start))
+            if report is None:
+                continue  # window too old to update in memory; the store keeps its last state
+            report.n_labels = update.n_labels
+            report.performance = dict(update.performance)
+            report.calibration = dict(update.calibration)
+            label_drift = getattr(update, "label_drift", None)
+            if label_drift:
+                report.label = list(label_drift)
+            self._publish(report)
+
+    def apply_attribution(self) -> None:
+        """Copy attribution summaries of recent windows into their reports."""
+        if self.explainer is None:
+            return
+        for (key, start), report in list(self.recent.items()):
+            summary = self.explainer.attribution(key, start)
+            if summary is not None and summary != report.attribution:
+                report.attribution = summary
+                self._publish(report)
+
+    # -- checkpoints -----------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "windows": self.windows.to_state(),
+            "segments": [[m, v, sorted(s)] for (m, v), s in self._segments.items()],
+            "sequence": self._sequence,
+            "learning": self.baselines.learning_state(),
+        }
+        if self.truth is not None:
+            state["truth"] = self.truth.to_state().hex()
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.windows.restore(state["windows"])
+        self._segments = {(m, v): set(s) for m, v, s in state.get("segments", [])}
+        self._sequence = int(state.get("sequence", 0))
+        self.baselines.restore_learning(state.get("learning", {}))
+        if self.truth is not None and "truth" in state:
+            self.truth.from_state(bytes.fromhex(state["truth"]))
+        self.metrics.open_windows.set(len(self.windows.open))
+
