@@ -110,7 +110,8 @@ class Store:
         except exc.SQLAlchemyError as error:
             raise translate_error(error, operation) from error
 
-    def _alembic_config(self) -> Config:
+    def alembic_config(self) -> Config:
+        """The Alembic configuration of this store (for ``alembic.command`` calls)."""
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         config.set_main_option(
@@ -125,7 +126,7 @@ class Store:
         Safe to call on every start: a database already at head is left alone. On
         PostgreSQL concurrent upgrades are serialised with an advisory lock.
         """
-        config = self._alembic_config()
+        config = self.alembic_config()
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
@@ -144,7 +145,7 @@ class Store:
 
     def head_revision(self) -> str:
         """The newest revision shipped with this version of driftd."""
-        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        head = ScriptDirectory.from_config(self.alembic_config()).get_current_head()
         assert head is not None
         return head
 
