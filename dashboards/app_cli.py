@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ def streamlit_command(port: int, host: str, headless: bool = True) -> list[str]:
         "--server.headless", "true" if headless else "false",
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
+        # An investigation tool, not a development server: no "Deploy" or rerun menu.
+        "--client.toolbarMode", "viewer",
     ]
 
 
@@ -65,9 +68,15 @@ def run_app(
     env[STORE_URL_ENV] = store_url or settings.store.url
     command = streamlit_command(port if port is not None else settings.app.port, host)
     typer.echo(f"driftd app on http://{host}:{command[command.index('--server.port') + 1]}")
-    try:
-        code = subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    process = subprocess.Popen(command, env=env)
+    # An orchestrator stops `driftd app` with SIGTERM: pass it on so that Streamlit
+    # does not outlive its parent. Ctrl-C reaches both through the process group.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: process.send_signal(signum))
+    while True:
+        try:
+            code = process.wait()
+            break
+        except KeyboardInterrupt:
+            continue
+    raise typer.Exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
 

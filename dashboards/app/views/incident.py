@@ -86,12 +86,11 @@ def _header(found: dict[str, Any]) -> None:
         st.markdown(annotations["summary"])
     if annotations.get("description"):
         st.caption(annotations["description"])
-    columns = st.columns(3)
-    columns[0].metric("Started", fmt_time(found["starts_at"]))
-    columns[1].metric("Ended", fmt_time(found["ends_at"]) if found["ends_at"] else "still open")
     end = found["ends_at"] or pd.Timestamp.now(tz="UTC")
     minutes = (pd.Timestamp(end) - pd.Timestamp(found["starts_at"])).total_seconds() / 60
-    columns[2].metric("Duration", f"{minutes:.0f} min")
+    ended = fmt_time(found["ends_at"]) if found["ends_at"] else "still open"
+    st.markdown(f"Started **{fmt_time(found['starts_at'])}** · ended **{ended}** · "
+                f"duration **{minutes:.0f} min**")
 
 
 def _timeline(found: dict[str, Any]) -> None:

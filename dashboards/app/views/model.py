@@ -37,8 +37,9 @@ def render(url: str, route: Route) -> None:
     if route.model and route.model not in names:
         st.error(f"Model {route.model!r} has no results in the store (models: {', '.join(names)}).")
         return
-    model = st.selectbox("Model", names, index=names.index(route.model) if route.model else 0,
-                         key="model_pick")
+    model = st.sidebar.selectbox(
+        "Model", names, index=names.index(route.model) if route.model else 0, key="model_pick"
+    )
     if model != route.model:
         st.query_params["model"] = model
     st.title(f"Model {model}")
