@@ -12,9 +12,17 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["DriftResult", "FeatureData", "MethodSpec", "Score", "FeatureKind"]
+__all__ = ["DetectorError", "DriftResult", "FeatureData", "MethodSpec", "Score", "FeatureKind"]
 
-FeatureKind = Literal["numeric", "categorical"]
+FeatureKind = Literal["numeric", "categorical", "multivariate"]
+
+# p-values of count-based tests are computed as if each side held at most this many
+# independent observations (see detectors/chisquare.py and docs/detectors.md).
+DEFAULT_MAX_EFFECTIVE_N = 10_000
+
+
+class DetectorError(ValueError):
+    """Root exception of ``detectors``: the input cannot be scored; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,18 +32,27 @@ class FeatureData:
     Parameters
     ----------
     kind
-        ``"numeric"`` or ``"categorical"``.
+        ``"numeric"``, ``"categorical"`` or ``"multivariate"``.
     ref_counts, cur_counts
         Counts per bin. Numeric features use the baseline's quantile bins (open at
         both ends); categorical features use the baseline's top-k categories, then
         "other known", then "unseen" (whose reference count is zero). Missing values
-        are not counted here.
+        are not counted here. Multivariate data passes empty arrays.
     ref_sample, cur_sample
-        Bounded samples of raw values (numeric only), missing values removed.
+        Bounded samples of raw values (numeric only), missing values removed. For
+        ``kind="multivariate"`` these are 2-D matrices (rows = sampled events,
+        columns = numeric features, NaN where missing).
     ref_std
         Reference standard deviation (numeric), for normalised distances.
     unseen_bin
         Index of the "unseen" bin for categorical features.
+    exact
+        Offline comparison of full data: compute p-values the way scipy does by
+        default (exact small-sample distributions) instead of the fast asymptotic
+        forms used on streaming windows.
+    max_effective_n
+        Count-based p-values treat each side as at most this many independent
+        observations; ``None`` uses the counts as they are.
     """
 
     kind: FeatureKind
@@ -45,6 +62,8 @@ class FeatureData:
     cur_sample: np.ndarray | None = None
     ref_std: float | None = None
     unseen_bin: int | None = None
+    exact: bool = False
+    max_effective_n: int | None = DEFAULT_MAX_EFFECTIVE_N
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +91,8 @@ class MethodSpec:
     """A registered method: its scoring hook and how to decide with its score.
 
     ``threshold`` applies to ``score`` (an effect size); methods with a p-value
-    must also pass the corrected significance level to be flagged.
+    (``test`` names the test) must also pass the corrected significance level to be
+    flagged.
     """
 
     name: str
@@ -83,9 +103,14 @@ class MethodSpec:
     source: str
     description: str
     score: Callable[[FeatureData], Score] = field(repr=False)
+    test: str = ""
+    score_range: tuple[float, float] = (0.0, float("inf"))
 
     def passes(self, value: float, threshold: float) -> bool:
-        """Whether an effect size ``value`` is beyond ``threshold`` in this method's direction."""
-        if not np.isfinite(value):
+        """Whether an effect size ``value`` is beyond ``threshold`` in this method's direction.
+
+        NaN never passes; an infinite effect (a constant reference that moved) does.
+        """
+        if value is None or np.isnan(value):
             return False
         return value >= threshold if self.higher_is_drift else value <= threshold

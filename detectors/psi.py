@@ -1,5 +1,13 @@
 """Population Stability Index on binned counts.
 
+``PSI = Σ (q_i - p_i) ln(q_i / p_i)`` over bin shares ``p`` (reference) and ``q``
+(window), natural log, each share floored at 1e-4 so that an empty bin stays
+finite. Evidently replaces only exact zeros (by 1e-4, or by a millionth of the
+smallest share when that is below 1e-4); without empty or tiny bins the two agree.
+Numeric features use the baseline's quantile bins (10 by default), not
+Evidently's Sturges bins on the pooled data, so values differ from Evidently's on
+raw numbers while the formula is the same.
+
 >>> import numpy as np
 >>> from detectors.base import FeatureData
 >>> data = FeatureData("numeric", np.array([50, 50]), np.array([40, 60]))
@@ -14,9 +22,13 @@ import numpy as np
 from detectors._util import proportions
 from detectors.base import FeatureData, MethodSpec, Score
 
+__all__ = ["SPEC", "psi"]
+
 
 def psi(data: FeatureData) -> Score:
     """PSI = sum((cur - ref) * ln(cur / ref)) over bins, proportions floored at 1e-4."""
+    if np.sum(data.ref_counts) <= 0 or np.sum(data.cur_counts) <= 0:
+        return Score(float("nan"))
     ref = proportions(data.ref_counts)
     cur = proportions(data.cur_counts)
     return Score(float(np.sum((cur - ref) * np.log(cur / ref))))
@@ -28,7 +40,8 @@ SPEC = MethodSpec(
     needs="counts",
     default_threshold=0.2,
     higher_is_drift=True,
-    source="Siddiqi (2006), Credit Risk Scorecards: PSI > 0.2 is a significant shift",
-    description="Population Stability Index over reference-quantile bins (natural log)",
+    source="Siddiqi (2006), Credit Risk Scorecards: PSI < 0.1 no change, 0.1-0.2 moderate, "
+    "> 0.2 significant shift (Evidently's default is the stricter 0.1)",
+    description="Population Stability Index over reference bins (natural log, shares floored at 1e-4)",
     score=psi,
 )

@@ -4,9 +4,13 @@ Configuration validation, alert rules, dashboards and the CLI enumerate
 :data:`REGISTRY` instead of repeating method names.
 
 >>> sorted(REGISTRY)[:3]
-['chisquare', 'ks', 'psi']
+['chisquare', 'domain_classifier', 'hellinger']
 >>> REGISTRY["psi"].default_threshold
 0.2
+>>> methods_for("categorical")
+['chisquare', 'hellinger', 'jensenshannon', 'psi', 'unseen_share']
+>>> choose_method("numeric"), choose_method("numeric", n_distinct=7), choose_method("categorical")
+('wasserstein', 'chisquare', 'chisquare')
 """
 
 from __future__ import annotations
@@ -14,10 +18,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import MappingProxyType
 
-from detectors import chisquare, ks, psi
+from detectors import (
+    chisquare,
+    domain_classifier,
+    hellinger,
+    jensenshannon,
+    ks,
+    pca_reconstruction,
+    psi,
+    unseen,
+    wasserstein,
+)
 from detectors.base import MethodSpec
 
-__all__ = ["REGISTRY", "methods_for", "get_method", "choose_method"]
+__all__ = ["REGISTRY", "DISCRETE_LIMIT", "choose_method", "get_method", "methods_for"]
+
+# Numeric features with at most this many distinct reference values are tested as categories.
+DISCRETE_LIMIT = 20
 
 
 def _build(specs: Iterable[MethodSpec]) -> MappingProxyType[str, MethodSpec]:
@@ -29,7 +46,19 @@ def _build(specs: Iterable[MethodSpec]) -> MappingProxyType[str, MethodSpec]:
     return MappingProxyType(table)
 
 
-REGISTRY: MappingProxyType[str, MethodSpec] = _build([psi.SPEC, ks.SPEC, chisquare.SPEC])
+REGISTRY: MappingProxyType[str, MethodSpec] = _build(
+    [
+        psi.SPEC,
+        ks.SPEC,
+        wasserstein.SPEC,
+        jensenshannon.SPEC,
+        hellinger.SPEC,
+        chisquare.SPEC,
+        unseen.SPEC,
+        pca_reconstruction.SPEC,
+        domain_classifier.SPEC,
+    ]
+)
 
 
 def get_method(name: str) -> MethodSpec:
@@ -41,15 +70,29 @@ def get_method(name: str) -> MethodSpec:
 
 
 def methods_for(kind: str) -> list[str]:
-    """Names of the methods that apply to features of ``kind``."""
+    """Names of the methods that apply to features of ``kind`` (numeric, categorical, multivariate)."""
     return sorted(name for name, spec in REGISTRY.items() if kind in spec.kinds)
 
 
 def choose_method(kind: str, n_distinct: int | None = None) -> str:
     """The method used when the configuration names none (``auto``).
 
-    Numeric features with few distinct values behave like categories.
+    Parameters
+    ----------
+    kind
+        ``"numeric"``, ``"categorical"`` or ``"multivariate"``.
+    n_distinct
+        Distinct values of the feature in the reference, None when unknown. Numeric
+        features with at most :data:`DISCRETE_LIMIT` distinct values behave like
+        categories (their quantile bins collapse onto the values). Pass the number of
+        distinct *values*, not the number of bins.
+
+    The reasoning behind each choice is the table in docs/detectors.md.
     """
-    if kind == "numeric" and (n_distinct is None or n_distinct > 20):
-        return "ks"
-    return "chisquare"
+    if kind == "numeric":
+        return "chisquare" if n_distinct is not None and n_distinct <= DISCRETE_LIMIT else "wasserstein"
+    if kind == "categorical":
+        return "chisquare"
+    if kind == "multivariate":
+        return "domain_classifier"
+    raise ValueError(f"kind must be one of numeric, categorical, multivariate; got {kind!r}")

@@ -1,0 +1,99 @@
+"""Two-sample Anderson–Darling test: the significance test behind the Wasserstein method.
+
+Wasserstein distance is an effect size without a sampling distribution of its own.
+Its p-value comes from the Anderson–Darling k-sample test (Scholz & Stephens 1987,
+the midrank form that handles ties) on the same two samples: like W1 it integrates
+the gap between the two empirical CDFs over the whole range, but it weights the
+tails, so it sees changes of spread that KS misses (KS power against a variance
+×1.5 at 2,000 vs 2,000 rows is below 0.5; this test's is above 0.99).
+
+The statistic equals ``scipy.stats.anderson_ksamp(..., variant="midrank")``. scipy
+interpolates its p-value from a table and clips it to [0.001, 0.25], which is too
+coarse for a Bonferroni correction over dozens of features; here the standardised
+statistic is mapped onto the asymptotic distribution ``A∞ = Σ χ²₁ / (j (j+1))`` with
+the finite-sample mean and variance of Scholz & Stephens, and the tail of ``A∞`` is
+Marsaglia & Marsaglia's (2004) approximation (absolute error below 2e-6).
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> a, b = rng.normal(size=300), rng.normal(scale=1.5, size=300)
+>>> statistic, p_value = anderson_2samp(np.sort(a), np.sort(b))
+>>> round(statistic, 4), f"{p_value:.3g}"
+(5.4382, '0.00246')
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from detectors._util import Pooled, pool
+
+__all__ = ["anderson_2samp", "ad_inf_sf"]
+
+# Variance of the asymptotic distribution A∞: 2 Σ 1/(j(j+1))² = 2 (π² - 9) / 3.
+_VAR_INF = 2.0 * (math.pi**2 - 9.0) / 3.0
+
+
+def ad_inf_sf(z: float) -> float:
+    """Upper tail P(A∞ > z) of the asymptotic Anderson–Darling distribution (Marsaglia 2004)."""
+    if z <= 0:
+        return 1.0
+    if z < 2.0:
+        cdf = math.exp(-1.2337141 / z) / math.sqrt(z) * (
+            2.00012 + (0.247105 - (0.0649821 - (0.0347962 - (0.011672 - 0.00168691 * z) * z) * z) * z) * z
+        )
+        return min(max(1.0 - cdf, 0.0), 1.0)
+    exponent = 1.0776 - (2.30695 - (0.43424 - (0.082433 - (0.008056 - 0.0003146 * z) * z) * z) * z) * z
+    return -math.expm1(-math.exp(exponent))
+
+
+@lru_cache(maxsize=64)
+def _sigma(n: int, m: int) -> float:
+    """Finite-sample standard deviation of A²_kN for k = 2 (Scholz & Stephens 1987, eq. 4)."""
+    total, k = n + m, 2
+    big_h = 1.0 / n + 1.0 / m
+    inverse = 1.0 / np.arange(total - 1, 1, -1, dtype=np.float64)
+    h_cumulative = np.cumsum(inverse)
+    h = h_cumulative[-1] + 1.0
+    g = float(np.sum(h_cumulative / np.arange(2, total, dtype=np.float64)))
+    a = (4 * g - 6) * (k - 1) + (10 - 6 * g) * big_h
+    b = (2 * g - 4) * k**2 + 8 * h * k + (2 * g - 14 * h - 4) * big_h - 8 * h + 4 * g - 6
+    c = (6 * h + 2 * g - 2) * k**2 + (4 * h - 4 * g + 6) * k + (2 * h - 6) * big_h + 4 * h
+    d = (2 * h + 6) * k**2 - 4 * h * k
+    variance = (a * total**3 + b * total**2 + c * total + d) / ((total - 1.0) * (total - 2.0) * (total - 3.0))
+    return math.sqrt(variance)
+
+
+def anderson_2samp(a: np.ndarray, b: np.ndarray, pooled: Pooled | None = None) -> tuple[float, float]:
+    """Standardised two-sample statistic (scipy's ``statistic``) and its p-value.
+
+    Parameters
+    ----------
+    a, b
+        Sorted finite samples, each of at least two values.
+    pooled
+        :func:`detectors._util.pool` of ``a`` and ``b`` when the caller already has it.
+    """
+    n, m = a.size, b.size
+    total = n + m
+    if n < 2 or m < 2:
+        return float("nan"), float("nan")
+    pooled = pooled if pooled is not None else pool(a, b)
+    if pooled.values.size < 2:
+        return float("nan"), 1.0
+    ties = pooled.ties
+    midrank = np.cumsum(ties) - ties / 2.0
+    denominator = midrank * (total - midrank) - total * ties / 4.0
+    a2 = 0.0
+    for cumulative, size in ((pooled.a_le, n), (pooled.b_le, m)):
+        own_ties = np.diff(cumulative, prepend=0)
+        below_mid = cumulative - own_ties / 2.0
+        inner = ties / total * (total * below_mid - midrank * size) ** 2 / denominator
+        a2 += inner.sum() / size
+    a2 *= (total - 1.0) / total
+    standardised = (a2 - 1.0) / _sigma(n, m)
+    p_value = ad_inf_sf(1.0 + standardised * math.sqrt(_VAR_INF))
+    return float(standardised), float(p_value)
