@@ -120,6 +120,28 @@ class Store:
         )
         return config
 
+    @contextlib.contextmanager
+    def _migration_connection(self, operation: str) -> Iterator[Any]:
+        """A connection in one transaction for Alembic, with SQLite foreign keys off.
+
+        On SQLite, batch migrations recreate tables (copy, drop, rename); with
+        foreign keys on, dropping a parent table would cascade into its children's
+        rows. The pragma only takes effect outside a transaction, hence the DBAPI call.
+        """
+        try:
+            with self.engine.connect() as connection:
+                sqlite_db = connection.dialect.name == "sqlite"
+                if sqlite_db:
+                    connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+                try:
+                    with connection.begin():
+                        yield connection
+                finally:
+                    if sqlite_db:
+                        connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
+        except exc.SQLAlchemyError as error:
+            raise translate_error(error, operation) from error
+
     def migrate(self, revision: str = "head") -> str | None:
         """Upgrade the schema to ``revision`` (Alembic); returns the revision now current.
 
@@ -127,12 +149,20 @@ class Store:
         PostgreSQL concurrent upgrades are serialised with an advisory lock.
         """
         config = self.alembic_config()
-        try:
-            with self.engine.begin() as connection:
-                config.attributes["connection"] = connection
-                command.upgrade(config, revision)
-        except exc.SQLAlchemyError as error:
-            raise translate_error(error, "migrate") from error
+        with self._migration_connection("migrate") as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+        return self.current_revision()
+
+    def downgrade(self, revision: str) -> str | None:
+        """Downgrade the schema to ``revision`` (``"base"`` drops every table).
+
+        For operators rolling back driftd; data in dropped columns and tables is lost.
+        """
+        config = self.alembic_config()
+        with self._migration_connection("downgrade") as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
         return self.current_revision()
 
     def current_revision(self) -> str | None:
