@@ -1,0 +1,767 @@
+"""Ground truth: delayed labels joined to their predictions, per-window label results.
+
+Labels arrive on their own topic minutes to days after the prediction. This module
+
+1. remembers pending predictions (what is needed to score them later: window,
+   prediction, score) in a bounded columnar store keyed by ``prediction_id``;
+2. joins each label to its prediction, attributing the outcome to the window of
+   the **prediction's** event time, so a window's performance fills in as labels
+   trickle in (:meth:`GroundTruth.updates`);
+3. feeds the per-event error stream of each (model, version), in label arrival
+   order, to the sequential detectors (ADWIN, Page–Hinkley, DDM);
+4. keeps per-window score histograms so that the CBPE estimate of a window is
+   available when it closes, before any label (:meth:`GroundTruth.estimate`).
+
+Bounds (nothing grows with traffic):
+
+* pending predictions: at most ``LabelSettings.max_pending``; older than
+  ``pending_ttl_seconds`` (in event time, against the latest event time seen) they
+  are evicted and counted (``driftd_label_join_evictions_total{reason="ttl"}``),
+  past the cap the oldest go first (``reason="capacity"``);
+* early labels (label before its prediction): at most ``max_early`` for the same
+  TTL; when the TTL passes without the prediction the label is counted as
+  ``unknown`` and handed out by :meth:`GroundTruth.drain_dead_labels`;
+* joined ids remembered for duplicate detection: at most ``max_early``;
+* per-window aggregates: at most ``max_windows_per_key`` windows per (model,
+  version, segment), and none older than the TTL.
+
+Checkpoints are orjson bytes (:meth:`GroundTruth.to_state`), never pickle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from detectors.base import DriftResult, FeatureData
+from detectors.calibration import SCORE_EDGES, ScoreHistogram, calibration_statistics, canonical_labels
+from detectors.cbpe import CalibrationMap, PredictionHistogram, estimate_performance
+from detectors.decision import decide
+from detectors.performance import (
+    BinaryCounts,
+    MulticlassCounts,
+    RegressionSums,
+    binary_metrics,
+    multiclass_metrics,
+    regression_metrics,
+)
+from detectors.registry import REGISTRY
+from detectors.sequential import ADWIN, DDM, PageHinkley, SequentialDetector, load_detector
+from monitor.batch import LabelBatch, PredictionBatch
+from monitor.config import LabelSettings, ModelSettings
+from monitor.metrics import PipelineMetrics
+from monitor.results import LABEL, MetricValue, WindowKey
+
+__all__ = ["ConceptAlarm", "DeadLabel", "GroundTruth", "LabelUpdate"]
+
+_STATE_VERSION = 1
+_OTHER = "__other__"
+_MAX_CLASSES = 10_000  # distinct predicted classes interned for pending multiclass predictions
+_MAX_LABEL_VALUES = 50  # distinct label values counted per window
+_MIN_LABELS_FOR_DRIFT = 30
+_MAX_DETECTOR_SETS = 64  # (model, version) pairs with sequential detectors
+
+
+@dataclass(frozen=True, slots=True)
+class LabelUpdate:
+    """Label-based results of one window, recomputed because new labels joined."""
+
+    key: WindowKey
+    window_start: float
+    n_labels: int
+    n_predictions: int
+    performance: dict[str, MetricValue]
+    calibration: dict[str, Any]
+    label_counts: dict[str, int]
+    label_drift: list[DriftResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLabel:
+    """A label whose prediction never arrived within the TTL (to dead-letter)."""
+
+    prediction_id: str
+    label: Any
+    event_time: float
+    model: str | None
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptAlarm:
+    """A sequential detector's alarm on a model version's error stream."""
+
+    model: str
+    version: str
+    detector: str
+    event_time: float  # latest event time seen when the alarm was raised
+    errors_seen: int  # position in the (model, version) error stream
+
+
+class _WindowTruth:
+    """Label and score aggregates of one window of one key (all mergeable)."""
+
+    __slots__ = ("n_predictions", "n_labels", "binary", "multiclass", "regression", "scores",
+                 "predictions", "label_counts", "dirty")
+
+    def __init__(self) -> None:
+        self.n_predictions = 0
+        self.n_labels = 0
+        self.binary: BinaryCounts | None = None
+        self.multiclass: MulticlassCounts | None = None
+        self.regression: RegressionSums | None = None
+        self.scores: ScoreHistogram | None = None  # joined scores with outcomes (calibration, AUC)
+        self.predictions: PredictionHistogram | None = None  # all scored predictions (CBPE)
+        self.label_counts: dict[str, int] = {}
+        self.dirty = False
+
+    def count_labels(self, labels: list[str]) -> None:
+        values, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist()):
+            if value not in self.label_counts and len(self.label_counts) >= _MAX_LABEL_VALUES - 1:
+                value = _OTHER
+            self.label_counts[value] = self.label_counts.get(value, 0) + count
+
+    def to_state(self) -> dict[str, Any]:
+        def opt(part: Any) -> Any:
+            return None if part is None else part.to_state()
+
+        return {
+            "n_predictions": self.n_predictions, "n_labels": self.n_labels, "dirty": self.dirty,
+            "binary": opt(self.binary), "multiclass": opt(self.multiclass),
+            "regression": opt(self.regression), "scores": opt(self.scores),
+            "predictions": opt(self.predictions), "label_counts": self.label_counts,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> _WindowTruth:
+        window = cls()
+        window.n_predictions = int(state["n_predictions"])
+        window.n_labels = int(state["n_labels"])
+        window.dirty = bool(state["dirty"])
+        for name, kind in (("binary", BinaryCounts), ("multiclass", MulticlassCounts),
+                           ("regression", RegressionSums), ("scores", ScoreHistogram),
+                           ("predictions", PredictionHistogram)):
+            if state.get(name) is not None:
+                setattr(window, name, kind.from_state(state[name]))
+        window.label_counts = {str(k): int(v) for k, v in state["label_counts"].items()}
+        return window
+
+
+def _default_detectors(task: str) -> list[SequentialDetector]:
+    # DDM assumes a 0/1 error stream; regression feeds absolute errors to ADWIN and PH only.
+    detectors: list[SequentialDetector] = [ADWIN(), PageHinkley(mode="up")]
+    if task != "regression":
+        detectors.append(DDM())
+    return detectors
+
+
+class GroundTruth:
+    """Joins labels to predictions and keeps the label-based results of recent windows.
+
+    Parameters
+    ----------
+    settings
+        TTL and cap of the pending-prediction store.
+    models
+        Settings of the configured models (task, positive class, threshold).
+    baselines
+        ``(model, version) -> Baseline | None``: reference label profile and the
+        CBPE calibration map (``baseline.calibration["cbpe_map"]``).
+    metrics
+        Pipeline metrics to count labels, evictions and alarms in (optional).
+    window_size
+        Window size in seconds (windows older than TTL + size are dropped).
+    max_windows_per_key
+        Windows kept per (model, version, segment) for late labels.
+    max_early
+        Cap on buffered early labels and on remembered joined ids; default
+        ``min(max_pending, 100_000)``.
+    detectors
+        ``task -> list of fresh detectors`` for each (model, version) error stream.
+    """
+
+    def __init__(
+        self,
+        settings: LabelSettings,
+        models: Mapping[str, ModelSettings],
+        baselines: Callable[[str, str], Any],
+        metrics: PipelineMetrics | None,
+        window_size: float,
+        *,
+        max_windows_per_key: int = 48,
+        max_early: int | None = None,
+        detectors: Callable[[str], list[SequentialDetector]] = _default_detectors,
+    ) -> None:
+        self.settings = settings
+        self.models = dict(models)
+        self.baselines = baselines
+        self.metrics = metrics
+        self.window_size = float(window_size)
+        self.max_windows_per_key = max_windows_per_key
+        self.max_early = max_early if max_early is not None else min(settings.max_pending, 100_000)
+        self.detector_factory = detectors
+        self._reset()
+
+    def _reset(self) -> None:
+        self._now = -math.inf  # latest event time seen (predictions or labels)
+        self._keys: list[WindowKey] = []
+        self._key_ids: dict[WindowKey, int] = {}
+        self._classes: list[str] = []
+        self._class_ids: dict[str, int] = {}
+        # Pending predictions: id -> slot (insertion order) and columns per slot.
+        self._slot_of: OrderedDict[str, int] = OrderedDict()
+        self._free: list[int] = []
+        self._columns = {name: np.empty(0, dtype) for name, dtype in _COLUMNS.items()}
+        self._early: OrderedDict[str, tuple[Any, float, str | None, float]] = OrderedDict()
+        self._joined: OrderedDict[str, float] = OrderedDict()
+        self._windows: dict[int, dict[float, _WindowTruth]] = {}
+        self._detectors: OrderedDict[tuple[str, str], tuple[int, list[SequentialDetector]]] = OrderedDict()
+        self._maps: dict[tuple[str, str], CalibrationMap | None] = {}
+        self._dead: deque[DeadLabel] = deque(maxlen=10_000)
+        self._alarms: deque[ConceptAlarm] = deque(maxlen=1000)
+
+    # -- small helpers ------------------------------------------------------------------
+
+    def _model(self, name: str) -> ModelSettings:
+        settings = self.models.get(name)
+        return settings if settings is not None else _FALLBACK_MODEL
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        if self.metrics is not None and n:
+            self.metrics.labels.labels(outcome=outcome).inc(n)
+
+    def _evicted(self, reason: str, n: int) -> None:
+        if self.metrics is not None and n:
+            self.metrics.label_join_evictions.labels(reason=reason).inc(n)
+
+    def _key_id(self, key: WindowKey) -> int:
+        key_id = self._key_ids.get(key)
+        if key_id is None:
+            key_id = self._key_ids[key] = len(self._keys)
+            self._keys.append(key)
+        return key_id
+
+    def _class_id(self, name: str) -> int:
+        code = self._class_ids.get(name)
+        if code is None:
+            if len(self._classes) >= _MAX_CLASSES:
+                return self._class_id(_OTHER) if name != _OTHER else len(self._classes) - 1
+            code = self._class_ids[name] = len(self._classes)
+            self._classes.append(name)
+        return code
+
+    @property
+    def pending_count(self) -> int:
+        """Predictions waiting for their label."""
+        return len(self._slot_of)
+
+    @property
+    def early_count(self) -> int:
+        """Labels waiting for their prediction."""
+        return len(self._early)
+
+    def _gauge(self) -> None:
+        if self.metrics is not None:
+            self.metrics.label_join_pending.set(len(self._slot_of))
+
+    # -- bounded stores -------------------------------------------------------------
+
+    def _allocate(self, n: int) -> np.ndarray:
+        """Slots for ``n`` new pending predictions, growing the columns by doubling."""
+        taken = self._free[-n:] if n <= len(self._free) else list(self._free)
+        del self._free[len(self._free) - len(taken):]
+        missing = n - len(taken)
+        if missing:
+            size = len(self._columns["time"])
+            grown = max(1024, size * 2, size + missing)
+            for name, column in self._columns.items():
+                bigger = np.empty(grown, column.dtype)
+                bigger[:size] = column
+                self._columns[name] = bigger
+            self._free.extend(range(grown - 1, size + missing - 1, -1))
+            taken.extend(range(size, size + missing))
+        return np.asarray(taken, dtype=np.int64)
+
+    def _evict_oldest(self, n: int, reason: str) -> None:
+        for _ in range(n):
+            _, slot = self._slot_of.popitem(last=False)
+            self._free.append(slot)
+        self._evicted(reason, n)
+
+    def expire(self) -> None:
+        """Evict pending predictions, early labels and windows older than the TTL."""
+        horizon = self._now - self.settings.pending_ttl_seconds
+        times = self._columns["time"]
+        expired = 0
+        # Insertion order is close to event-time order; an out-of-order entry waits
+        # behind older ones (bounded by the capacity cap).
+        while self._slot_of:
+            pid, slot = next(iter(self._slot_of.items()))
+            if times[slot] >= horizon:
+                break
+            self._slot_of.popitem(last=False)
+            self._free.append(slot)
+            expired += 1
+        self._evicted("ttl", expired)
+        while self._early:
+            pid, (label, event_time, model, arrived) = next(iter(self._early.items()))
+            if arrived >= horizon:
+                break
+            self._early.popitem(last=False)
+            self._dead_label(pid, label, event_time, model, "no prediction within pending_ttl_seconds")
+        while self._joined and next(iter(self._joined.values())) < horizon:
+            self._joined.popitem(last=False)
+        oldest_window = horizon - self.window_size
+        for windows in self._windows.values():
+            for start in [s for s in windows if s < oldest_window]:
+                del windows[start]
+
+    def _dead_label(self, pid: str, label: Any, event_time: float, model: str | None, detail: str) -> None:
+        self._count("unknown")
+        self._dead.append(DeadLabel(pid, label, event_time, model, "unknown_prediction", detail))
+
+    def drain_dead_labels(self) -> list[DeadLabel]:
+        """Early labels whose prediction never came (since the last call), to dead-letter."""
+        dead = list(self._dead)
+        self._dead.clear()
+        return dead
+
+    def alarms(self) -> list[ConceptAlarm]:
+        """Recent sequential-detector alarms (bounded), oldest first."""
+        return list(self._alarms)
+
+    def _advance(self, event_times: np.ndarray) -> None:
+        finite = event_times[np.isfinite(event_times)]
+        if len(finite):
+            self._now = max(self._now, float(finite.max()))
+        self.expire()
+
+    def _window(self, key_id: int, start: float) -> _WindowTruth | None:
+        """The aggregates of a window, created if it fits the per-key cap."""
+        windows = self._windows.setdefault(key_id, {})
+        window = windows.get(start)
+        if window is None:
+            if len(windows) >= self.max_windows_per_key:
+                oldest = min(windows)
+                if start < oldest:
+                    return None
+                del windows[oldest]
+            window = windows[start] = _WindowTruth()
+        return window
+
+    # -- predictions ------------------------------------------------------------------
+
+    def add_predictions(self, batch: PredictionBatch, window_starts: np.ndarray) -> None:
+        """Remember a batch's predictions until their labels come; fold scores for CBPE.
+
+        ``window_starts`` holds the start of each row's window (event time). A
+        prediction id already pending keeps its first record.
+        """
+        n = len(batch)
+        if n == 0:
+            return
+        settings = self._model(batch.model)
+        self._advance(batch.event_times)
+        segment_ids = {s: self._key_id(WindowKey(batch.model, batch.version, s)) for s in set(batch.segments)}
+        key_ids = np.fromiter((segment_ids[s] for s in batch.segments), np.int64, n)
+        window_starts = np.asarray(window_starts, np.float64)
+        prediction, positive, scores = self._prediction_columns(batch, settings)
+
+        # Window aggregates: predictions seen, and scores by predicted class for CBPE.
+        groups, group_of = np.unique(np.column_stack([key_ids, window_starts]), axis=0, return_inverse=True)
+        group_of = group_of.ravel()
+        for g, (key_id, start) in enumerate(groups.tolist()):
+            window = self._window(int(key_id), float(start))
+            if window is None:
+                continue
+            rows = group_of == g
+            window.n_predictions += int(rows.sum())
+            if settings.task == "binary" and scores is not None:
+                if window.predictions is None:
+                    window.predictions = PredictionHistogram()
+                window.predictions.add(scores[rows], positive[rows])
+
+        # Pending store.
+        seen: set[str] = set()
+        rows_new = []
+        for i, pid in enumerate(batch.prediction_ids):
+            if pid not in self._slot_of and pid not in seen:
+                seen.add(pid)
+                rows_new.append(i)
+        cap = self.settings.max_pending
+        if len(rows_new) > cap:  # the batch alone overflows the store: keep its newest
+            self._evicted("capacity", len(rows_new) - cap)
+            rows_new = rows_new[-cap:]
+        overflow = len(self._slot_of) + len(rows_new) - cap
+        if overflow > 0:
+            self._evict_oldest(overflow, "capacity")
+        rows = np.asarray(rows_new, dtype=np.int64)
+        slots = self._allocate(len(rows))
+        columns = self._columns
+        columns["key"][slots] = key_ids[rows]
+        columns["window"][slots] = window_starts[rows]
+        columns["time"][slots] = batch.event_times[rows]
+        columns["prediction"][slots] = prediction[rows]
+        columns["score"][slots] = np.nan if scores is None else scores[rows]
+        ids = batch.prediction_ids
+        self._slot_of.update(zip((ids[i] for i in rows_new), slots.tolist()))
+
+        # Labels that came before their prediction join now.
+        if self._early:
+            early = [(pid, self._early.pop(pid)) for pid in seen if pid in self._early]
+            if early:
+                joined_slots = [self._slot_of.pop(pid) for pid, _ in early]
+                for pid, _ in early:
+                    self._joined[pid] = self._now
+                invalid = self._resolve(joined_slots, [entry[0] for _, entry in early])
+                self._count("joined", len(early) - len(invalid))
+                for j in invalid:
+                    pid, (label, event_time, model, _) = early[j]
+                    self._dead.append(DeadLabel(pid, label, event_time, model, "invalid_label",
+                                                "label is not a number for a regression model"))
+        self._trim_joined()
+        self._gauge()
+
+    def _prediction_columns(
+        self, batch: PredictionBatch, settings: ModelSettings
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(value stored per pending prediction, predicted-positive flag, scores)."""
+        predictions = batch.predictions
+        scores = None if batch.scores is None else np.asarray(batch.scores, np.float64)
+        if settings.task == "regression":
+            values = np.asarray(predictions, np.float64)
+            return values, np.zeros(len(values), bool), None
+        if predictions.dtype.kind == "f":
+            # Binary models that log a score as their prediction: threshold it.
+            if scores is None and np.any((predictions > 0) & (predictions < 1)):
+                scores = predictions
+            positive = predictions >= settings.decision_threshold
+            labels = np.where(positive, settings.positive_class, "__negative__").astype(object)
+        else:
+            labels = predictions
+            positive = np.fromiter((p == settings.positive_class for p in labels), bool, len(labels))
+        if settings.task == "binary":
+            return positive.astype(np.float64), positive, scores
+        codes = np.fromiter((self._class_id(str(p)) for p in labels), np.float64, len(labels))
+        return codes, positive, scores
+
+    def _trim_joined(self) -> None:
+        while len(self._joined) > self.max_early:
+            self._joined.popitem(last=False)
+
+    # -- labels ---------------------------------------------------------------------------
+
+    def add_labels(self, batch: LabelBatch) -> list[tuple[int, str, str]]:
+        """Join a batch of labels; returns ``(row, reason, detail)`` of rows to dead-letter.
+
+        Outcomes per row: joined; duplicate (its prediction was already joined, or the
+        same early label is waiting); early (kept until its prediction arrives);
+        dead-lettered: ``unknown_model`` (names a model that is not configured),
+        ``unknown_prediction`` (early-label buffer full), ``invalid_label`` (a
+        non-numeric label for a regression model). Early labels that expire later
+        come out of :meth:`drain_dead_labels`.
+        """
+        dead: list[tuple[int, str, str]] = []
+        if len(batch) == 0:
+            return dead
+        self._advance(np.asarray(batch.event_times, np.float64))
+        joined_rows: list[int] = []
+        joined_slots: list[int] = []
+        duplicates = early = 0
+        for row, (pid, model) in enumerate(zip(batch.prediction_ids, batch.models)):
+            if model is not None and model not in self.models:
+                dead.append((row, "unknown_model", f"model {model!r} is not configured"))
+                continue
+            slot = self._slot_of.pop(pid, None)
+            if slot is not None:
+                joined_rows.append(row)
+                joined_slots.append(slot)
+                self._joined[pid] = self._now
+            elif pid in self._joined or pid in self._early:
+                duplicates += 1
+            elif len(self._early) >= self.max_early:
+                self._count("unknown")
+                dead.append((row, "unknown_prediction",
+                             f"no pending prediction {pid!r} and the early-label buffer is full ({self.max_early})"))
+            else:
+                self._early[pid] = (batch.labels[row], float(batch.event_times[row]), model, self._now)
+                early += 1
+        invalid = self._resolve(joined_slots, [batch.labels[r] for r in joined_rows])
+        for j in invalid:
+            dead.append((joined_rows[j], "invalid_label", "label is not a number for a regression model"))
+        self._count("joined", len(joined_rows) - len(invalid))
+        self._count("duplicate", duplicates)
+        self._count("early", early)
+        self._count("invalid", len(invalid))
+        self._trim_joined()
+        self._gauge()
+        return dead
+
+    def _resolve(self, slots_list: list[int], labels: list[Any]) -> list[int]:
+        """Score joined predictions against their labels; returns invalid positions."""
+        if not slots_list:
+            return []
+        slots = np.asarray(slots_list, dtype=np.int64)
+        self._free.extend(slots_list)
+        columns = self._columns
+        key_ids = columns["key"][slots]
+        windows = columns["window"][slots]
+        predictions = columns["prediction"][slots]
+        scores = columns["score"][slots]
+        invalid: list[int] = []
+        # Group rows by (model, version): one task, one error stream each.
+        pairs = [self._keys[k][:2] for k in key_ids.tolist()]
+        for pair in dict.fromkeys(pairs):
+            rows = np.fromiter((i for i, p in enumerate(pairs) if p == pair), np.int64)
+            invalid.extend(
+                rows[self._resolve_version(pair, rows, key_ids, windows, predictions, scores, labels)].tolist()
+            )
+        return sorted(invalid)
+
+    def _resolve_version(
+        self,
+        pair: tuple[str, str],
+        rows: np.ndarray,
+        key_ids: np.ndarray,
+        windows: np.ndarray,
+        predictions: np.ndarray,
+        scores: np.ndarray,
+        labels: list[Any],
+    ) -> np.ndarray:
+        """Fold one model version's joined rows; returns a mask of invalid rows."""
+        settings = self._model(pair[0])
+        task = settings.task
+        raw = [labels[i] for i in rows.tolist()]
+        predictions, scores = predictions[rows], scores[rows]
+        if task == "regression":
+            values = np.array([_as_float(v) for v in raw], np.float64)
+            invalid = ~np.isfinite(values)
+            errors = np.abs(values - predictions)
+            texts: list[str] = []
+        else:
+            invalid = np.zeros(len(rows), bool)
+            texts = [t if t is not None else "" for t in canonical_labels(raw)]
+            if task == "binary":
+                actual = np.fromiter((t == settings.positive_class for t in texts), bool, len(texts))
+                errors = (actual != (predictions == 1.0)).astype(np.float64)
+            else:
+                predicted_text = [self._classes[int(c)] for c in predictions.tolist()]
+                errors = np.fromiter((t != p for t, p in zip(texts, predicted_text)), np.float64, len(texts))
+        valid = ~invalid
+        self._feed_detectors(pair, task, errors[valid])
+
+        local_keys, local_windows = key_ids[rows], windows[rows]
+        groups, group_of = np.unique(np.column_stack([local_keys, local_windows])[valid], axis=0, return_inverse=True)
+        group_of = group_of.ravel()
+        valid_index = np.flatnonzero(valid)
+        for g, (key_id, start) in enumerate(groups.tolist()):
+            window = self._window(int(key_id), float(start))
+            members = valid_index[group_of == g]
+            if window is None:
+                self._count("window_evicted", len(members))
+                continue
+            window.n_labels += len(members)
+            window.dirty = True
+            if task == "regression":
+                window.regression = window.regression or RegressionSums()
+                window.regression.add(values[members], predictions[members])
+                continue
+            member_texts = [texts[i] for i in members.tolist()]
+            window.count_labels(member_texts)
+            member_scores = scores[members]
+            scored = np.isfinite(member_scores)
+            if task == "binary":
+                actual_m = actual[members]
+                window.binary = window.binary or BinaryCounts()
+                window.binary.add(actual_m, predictions[members] == 1.0, member_scores)
+                outcome = actual_m
+            else:
+                window.multiclass = window.multiclass or MulticlassCounts()
+                window.multiclass.add(member_texts, [self._classes[int(c)] for c in predictions[members].tolist()])
+                outcome = errors[members] == 0.0  # top-label: was the prediction right
+            if scored.any():
+                window.scores = window.scores or ScoreHistogram()
+                window.scores.add(member_scores[scored], outcome[scored])
+        return invalid
+
+    def _feed_detectors(self, pair: tuple[str, str], task: str, errors: np.ndarray) -> None:
+        if len(errors) == 0:
+            return
+        entry = self._detectors.get(pair)
+        if entry is None:
+            entry = (0, self.detector_factory(task))
+            if len(self._detectors) >= _MAX_DETECTOR_SETS:
+                self._detectors.popitem(last=False)
+        self._detectors[pair] = entry
+        self._detectors.move_to_end(pair)
+        seen, detectors = entry
+        for detector in detectors:
+            for index in detector.update_many(errors).tolist():
+                self._alarms.append(ConceptAlarm(pair[0], pair[1], detector.name, self._now, seen + index + 1))
+                if self.metrics is not None:
+                    self.metrics.concept_drift_alarms.labels(model=pair[0], version=pair[1], detector=detector.name).inc()
+        self._detectors[pair] = (seen + len(errors), detectors)
+
+    # -- results --------------------------------------------------------------------------
+
+    def updates(self) -> list[LabelUpdate]:
+        """Label-based results of every window whose labels changed since the last call."""
+        out = []
+        for key_id, windows in self._windows.items():
+            for start, window in windows.items():
+                if window.dirty:
+                    window.dirty = False
+                    out.append(self._update(self._keys[key_id], start, window))
+        return out
+
+    def _update(self, key: WindowKey, start: float, window: _WindowTruth) -> LabelUpdate:
+        if window.binary is not None:
+            stats = binary_metrics(window.binary, window.scores)
+        elif window.multiclass is not None:
+            stats = multiclass_metrics(window.multiclass)
+        elif window.regression is not None:
+            stats = regression_metrics(window.regression)
+        else:
+            stats = {}
+        calibration: dict[str, Any] = {}
+        baseline = self.baselines(key.model, key.version)
+        if window.scores is not None and window.scores.n:
+            calibration = calibration_statistics(window.scores)
+            reference = baseline.calibration.get("reliability_curve", []) if baseline is not None else []
+            calibration["reliability_curve"] = {"window": calibration["reliability_curve"], "baseline": reference}
+        return LabelUpdate(
+            key=key,
+            window_start=start,
+            n_labels=window.n_labels,
+            n_predictions=window.n_predictions,
+            performance={name: MetricValue(*estimate) for name, estimate in stats.items()},
+            calibration=calibration,
+            label_counts=dict(window.label_counts),
+            label_drift=self._label_drift(baseline, window),
+        )
+
+    def _label_drift(self, baseline: Any, window: _WindowTruth) -> list[DriftResult]:
+        """Labels of the window vs the baseline's label profile (chi-square and PSI)."""
+        profile = getattr(baseline, "label", None)
+        if profile is None or profile.kind != "categorical" or window.n_labels < _MIN_LABELS_FOR_DRIFT:
+            return []
+        counts = np.zeros(profile.n_bins)
+        codes = profile.category_codes()
+        for value, count in window.label_counts.items():
+            counts[codes.get(value, profile.unseen_bin)] += count
+        data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin)
+        results = []
+        for method in ("chisquare", "psi"):
+            spec = REGISTRY[method]
+            score = spec.score(data)
+            results.append(DriftResult(method, LABEL, score.score, score.p_value, spec.default_threshold, False))
+        return decide(results, correction="none", alpha=0.05)
+
+    def label_drift(self, key: WindowKey, window_start: float) -> list[DriftResult]:
+        """Label (prior) drift of one window against the baseline, [] when unknown."""
+        window = self._find(key, window_start)
+        if window is None:
+            return []
+        return self._label_drift(self.baselines(key.model, key.version), window)
+
+    def _find(self, key: WindowKey, window_start: float) -> _WindowTruth | None:
+        key_id = self._key_ids.get(key)
+        return None if key_id is None else self._windows.get(key_id, {}).get(float(window_start))
+
+    def _calibration_map(self, model: str, version: str) -> CalibrationMap | None:
+        pair = (model, version)
+        if pair not in self._maps:
+            baseline = self.baselines(model, version)
+            raw = baseline.calibration.get("cbpe_map") if baseline is not None else None
+            try:
+                self._maps[pair] = CalibrationMap.from_dict(raw) if raw else None
+            except (KeyError, TypeError, ValueError):
+                self._maps[pair] = None
+        return self._maps[pair]
+
+    def estimate(self, key: WindowKey, window_start: float) -> dict[str, MetricValue]:
+        """CBPE estimate (binary models with scores) of a window, from its scores alone.
+
+        Uses the baseline's calibration map; without one the scores are taken as
+        calibrated probabilities. Empty when the window has no scored predictions.
+        """
+        window = self._find(key, window_start)
+        if window is None or window.predictions is None or window.predictions.n == 0:
+            return {}
+        cmap = self._calibration_map(key.model, key.version) or _IDENTITY_MAP
+        return {name: MetricValue(*e) for name, e in estimate_performance(window.predictions, cmap).items()}
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def to_state(self) -> bytes:
+        """Everything needed to resume exactly: pending store, early labels, windows,
+        detectors. orjson bytes (floats NaN/inf as null)."""
+        ids = list(self._slot_of)
+        slots = np.fromiter(self._slot_of.values(), np.int64, len(ids))
+        pending = {name: self._columns[name][slots].tolist() for name in _COLUMNS}
+        state = {
+            "version": _STATE_VERSION,
+            "now": self._now if math.isfinite(self._now) else None,
+            "keys": [list(k) for k in self._keys],
+            "classes": self._classes,
+            "pending_ids": ids,
+            "pending": pending,
+            "early": [[pid, *entry] for pid, entry in self._early.items()],
+            "joined": [[pid, t] for pid, t in self._joined.items()],
+            "windows": [[k, s, w.to_state()] for k, ws in self._windows.items() for s, w in ws.items()],
+            "detectors": [[m, v, seen, [d.to_state() for d in dets]] for (m, v), (seen, dets) in self._detectors.items()],
+        }
+        return orjson.dumps(state, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def from_state(self, data: bytes) -> None:
+        """Restore what :meth:`to_state` wrote, replacing the current state."""
+        state = orjson.loads(data)
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"ground-truth state version {state.get('version')!r} is not {_STATE_VERSION}")
+        self._reset()
+        self._now = -math.inf if state["now"] is None else float(state["now"])
+        for key in state["keys"]:
+            self._key_id(WindowKey(*key))
+        for name in state["classes"]:
+            self._class_id(name)
+        ids = state["pending_ids"]
+        slots = self._allocate(len(ids))
+        for name, dtype in _COLUMNS.items():
+            self._columns[name][slots] = np.array(state["pending"][name], dtype=np.float64).astype(dtype)
+        self._slot_of.update(zip(ids, slots.tolist()))
+        self._early.update((pid, (label, float(t), model, float(arrived))) for pid, label, t, model, arrived in state["early"])
+        self._joined.update((pid, float(t)) for pid, t in state["joined"])
+        for key_id, start, window in state["windows"]:
+            self._windows.setdefault(int(key_id), {})[float(start)] = _WindowTruth.from_state(window)
+        for model, version, seen, detectors in state["detectors"]:
+            self._detectors[(model, version)] = (int(seen), [load_detector(d) for d in detectors])
+        self._gauge()
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+_COLUMNS: dict[str, Any] = {
+    "key": np.int64,
+    "window": np.float64,
+    "time": np.float64,
+    "prediction": np.float64,  # regression value, binary positive flag, or multiclass class id
+    "score": np.float64,
+}
+_FALLBACK_MODEL = ModelSettings(name="unconfigured")
+# Without a baseline map, scores are taken as calibrated: each bin at its midpoint.
+_IDENTITY_MAP = CalibrationMap((SCORE_EDGES[:-1] + SCORE_EDGES[1:]) / 2)
