@@ -518,12 +518,16 @@ class Store:
         error, the previous checkpoint stays as it was.
         """
         _check_name("checkpoint name", name, 256)
-        values = {
-            "name": name,
-            "offsets": {str(k): int(v) for k, v in offsets.items()},
-            "state": bytes(state),
-            "updated_at": _now(),
-        }
+        try:
+            values = {
+                "name": name,
+                "offsets": {str(k): int(v) for k, v in offsets.items()},
+                "state": bytes(state),
+                "updated_at": _now(),
+            }
+        except (TypeError, ValueError) as error:
+            raise StoreError(f"checkpoint {name}: offsets must map str to int and state be "
+                             f"bytes: {error}") from error
         table = CheckpointRow.__table__
         upsert = self._upsert(table)
         statement = upsert.values(values).on_conflict_do_update(
