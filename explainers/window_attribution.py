@@ -1,0 +1,83 @@
+"""Running sums of |SHAP| per window, for attribution drift.
+
+Each explained row adds its |SHAP| vector to the running sum of its (model,
+version, segment, window start); the mean over a window is sum / count. The sums
+are mergeable and the number of windows kept is capped (oldest first out), so
+memory is bounded by ``max_windows × features``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from monitor.results import WindowKey
+
+__all__ = ["WindowAttributions"]
+
+WindowId = tuple[str, str, str, float]
+
+
+class WindowAttributions:
+    """Sum of |SHAP| and explanation count per window (thread-safe).
+
+    >>> sums = WindowAttributions(max_windows=2)
+    >>> sums.add("m", "v1", ["", ""], np.array([0.0, 0.0]), ["a", "b"], np.array([[1.0, -2.0], [3.0, 0.0]]))
+    >>> sums.mean(WindowKey("m", "v1", ""), 0.0)
+    ({'a': 2.0, 'b': 1.0}, 2)
+    """
+
+    def __init__(self, max_windows: int = 4096) -> None:
+        self.max_windows = max_windows
+        self._sums: OrderedDict[WindowId, tuple[list[str], np.ndarray, int]] = OrderedDict()
+        self._changed: set[WindowId] = set()
+        self._lock = threading.Lock()
+
+    def add(
+        self,
+        model: str,
+        version: str,
+        segments: Sequence[str],
+        window_starts: np.ndarray,
+        names: Sequence[str],
+        values: np.ndarray,
+    ) -> None:
+        """Add the |SHAP| rows ``values`` (rows × features, columns named ``names``)."""
+        magnitudes = np.abs(values)
+        groups: dict[WindowId, list[int]] = {}
+        for row, (segment, start) in enumerate(zip(segments, window_starts.tolist())):
+            groups.setdefault((model, version, segment, float(start)), []).append(row)
+        with self._lock:
+            for window, rows in groups.items():
+                total = magnitudes[rows].sum(axis=0)
+                current = self._sums.get(window)
+                if current is not None and current[0] == list(names):
+                    total = total + current[1]
+                    count = current[2] + len(rows)
+                else:
+                    count = len(rows)
+                self._sums[window] = (list(names), total, count)
+                self._sums.move_to_end(window)
+                self._changed.add(window)
+            while len(self._sums) > self.max_windows:
+                evicted, _ = self._sums.popitem(last=False)
+                self._changed.discard(evicted)
+
+    def mean(self, key: WindowKey, window_start: float) -> tuple[dict[str, float], int] | None:
+        """Mean |SHAP| per feature of one window and the number of explanations."""
+        with self._lock:
+            entry = self._sums.get((key.model, key.version, key.segment, float(window_start)))
+        if entry is None:
+            return None
+        names, total, count = entry
+        return {name: float(v) for name, v in zip(names, total / count)}, count
+
+    def take_changed(self) -> list[tuple[WindowKey, float]]:
+        """Windows that gained explanations since the last call, oldest first."""
+        with self._lock:
+            changed = [w for w in self._sums if w in self._changed]
+            self._changed.clear()
+        return [(WindowKey(m, v, s), start) for m, v, s, start in changed]
