@@ -43,7 +43,7 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo writes its store, baselines, rules and dashboards.")] = Path("driftd-demo"),
     store_url: Annotated[Optional[str], typer.Option(help="Store URL (default: SQLite in the work directory).")] = None,
     port: Annotated[int, typer.Option(help="HTTP port for /metrics (0 = any free port).")] = 9108,
-    rate: Annotated[float, typer.Option(help="Simulated predictions per second of event time.")] = 200.0,
+    rate: Annotated[float, typer.Option(help="Simulated predictions per second of event time, per model.")] = 20.0,
     speed: Annotated[float, typer.Option(help="Event-time seconds simulated per wall second.")] = 60.0,
     explain: Annotated[bool, typer.Option(help="Train a model and explain sampled predictions with SHAP.")] = True,
     log_level: Annotated[str, typer.Option()] = "warning",
@@ -55,6 +55,4 @@ def demo(
     raise typer.Exit(run_demo(duration=duration, workdir=workdir, store_url=store_url, port=port, rate=rate, speed=speed, explain=explain))
 
 
-def compare() -> None:
-    """Compare two files (Parquet or CSV) feature by feature."""
-    raise typer.Exit("not implemented yet")
+from monitor.compare import compare  # noqa: E402 - the offline comparison lives in its own module
