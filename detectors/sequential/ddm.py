@@ -26,6 +26,8 @@ import numpy as np
 
 from detectors.sequential.base import SequentialDetector, decode_float, encode_float
 
+_BLOCK = 8192
+
 __all__ = ["DDM"]
 
 
@@ -98,7 +100,8 @@ class DDM(SequentialDetector):
         while start < len(values):
             if self._drift_detected:
                 self._reset()
-            chunk = values[start:]
+            # Bounded blocks: after an alarm only the rest of one block is recomputed.
+            chunk = values[start:start + _BLOCK]
             n = self._n + np.arange(1, len(chunk) + 1, dtype=np.float64)
             p = (self._p * self._n + np.cumsum(chunk)) / n
             s = np.sqrt(p * (1 - p) / n)

@@ -30,6 +30,8 @@ from scipy.signal import lfilter
 
 from detectors.sequential.base import SequentialDetector, decode_float, encode_float
 
+_BLOCK = 8192
+
 __all__ = ["PageHinkley"]
 
 _MODES = ("up", "down", "both")
@@ -119,7 +121,8 @@ class PageHinkley(SequentialDetector):
         while start < len(values):
             if self._drift_detected:
                 self._reset()
-            chunk = values[start:]
+            # Bounded blocks: after an alarm only the rest of one block is recomputed.
+            chunk = values[start:start + _BLOCK]
             n = self._n + np.arange(1, len(chunk) + 1, dtype=np.float64)
             mean = (self._mean * self._n + np.cumsum(chunk)) / n
             deviation = chunk - mean
