@@ -21,10 +21,20 @@ OPENAPI_FILE = SCHEMAS_DIR / "openapi.sidecar.json"
 MAX_BATCH_EVENTS = 10_000
 
 
+# monitor.events.parse_timestamp accepts event times from 1970 to 3000 only; the JSON
+# Schema's "date-time" format allows years 0000-9999. The pattern states the accepted
+# years (conservatively, so that a UTC offset cannot carry a time across either end).
+_YEARS = "^(197[1-9]|19[89][0-9]|2[0-8][0-9][0-9]|29[0-8][0-9])-"
+
+
 def _event_schema(name: str) -> dict[str, Any]:
     schema = json.loads((SCHEMAS_DIR / name).read_text(encoding="utf-8"))
     # $schema/$id describe the standalone file; inside OpenAPI 3.1 the dialect is implied.
-    return {key: value for key, value in schema.items() if key not in ("$schema", "$id")}
+    schema = {key: value for key, value in schema.items() if key not in ("$schema", "$id")}
+    for branch in schema["properties"]["timestamp"]["oneOf"]:
+        if branch.get("type") == "string":
+            branch["pattern"] = _YEARS
+    return schema
 
 
 def _batch(ref: str) -> dict[str, Any]:
@@ -57,10 +67,10 @@ def _ingest(kind: str, ref: str) -> dict[str, Any]:
             "responses": {
                 "202": {"description": "All events accepted into the buffer.",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
-                "400": {"description": "Not JSON, an empty batch, or some events break the contract. "
+                "400": {"description": "Not JSON, an empty or too long batch, or some events break the contract. "
                                        "Valid events of the batch were accepted (see `accepted`); do not retry.",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Rejected"}}}},
-                "413": {"description": "Body or batch too large.", "content": error},
+                "413": {"description": "Body too large.", "content": error},
                 "429": _retry("Buffer full while Kafka is slow; nothing accepted."),
                 "503": _retry("Buffer full and Kafka unreachable; nothing accepted."),
             },

@@ -9,7 +9,7 @@ Endpoints (described in ``schemas/openapi.sidecar.json``, served at ``/openapi.j
     * ``400``: some events break the contract; ``errors`` lists index, reason and
       detail of each. The *valid* events of the batch were accepted (``accepted``
       says how many), so the request must not be retried as a whole.
-    * ``413``: the body or the batch is too large.
+    * ``413``: the body is larger than ``max_body_bytes``.
     * ``429`` (buffer full, Kafka slow) and ``503`` (buffer full, Kafka unreachable):
       nothing was accepted; retry the whole request after ``Retry-After`` seconds.
 
@@ -149,7 +149,7 @@ class SidecarApp:
         if not events:
             return _json(400, {"error": SCHEMA, "detail": "empty batch: send at least one event"})
         if len(events) > self.max_batch_events:
-            return _json(413, {"error": TOO_LARGE,
+            return _json(400, {"error": SCHEMA,
                                "detail": f"{len(events)} events in one request (max {self.max_batch_events})"})
         records = []
         errors = []
