@@ -24,6 +24,7 @@ import yaml
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
+from alerts.catalogue import RuleOptions
 from dashboards.context import DashboardContext, context_from_settings
 from dashboards.errors import DashboardError
 from dashboards.model import model_dashboard
@@ -68,9 +69,13 @@ def _number_panels(model: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
-def build_dashboards(settings: Settings) -> list[dict[str, Any]]:
-    """The dashboard models (plain JSON-ready dicts) for ``settings``, in :data:`BUILDERS` order."""
-    ctx = context_from_settings(settings)
+def build_dashboards(settings: Settings, options: RuleOptions | None = None) -> list[dict[str, Any]]:
+    """The dashboard models (plain JSON-ready dicts) for ``settings``, in :data:`BUILDERS` order.
+
+    ``options`` are the alert rules' options when they differ from
+    ``RuleOptions.from_settings(settings)``, so that panel thresholds follow them.
+    """
+    ctx = context_from_settings(settings, options)
     models = []
     for builder in BUILDERS:
         built = builder(ctx).build()

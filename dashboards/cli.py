@@ -101,3 +101,46 @@ def layout(config: ConfigOption = None) -> None:
     from dashboards.layout import layout_markdown
 
     typer.echo(layout_markdown(build_dashboards(_settings(config))))
+
+
+@app.command()
+def check(
+    prometheus_url: Annotated[str, typer.Option(help="Prometheus base URL.")],
+    config: ConfigOption = None,
+    since: Annotated[float, typer.Option(help="Seconds of history for range queries.")] = 3600.0,
+    var: Annotated[
+        list[str] | None,
+        typer.Option(help="Template variable value, NAME=VALUE (repeatable), e.g. model=fraud."),
+    ] = None,
+    rate_interval: Annotated[str, typer.Option(help="Value of $__rate_interval.")] = "1m",
+) -> None:
+    """Run every panel and variable query against Prometheus; exit 1 if any returns no data."""
+    import time
+
+    from dashboards.build import build_dashboards
+    from dashboards.errors import DashboardError
+    from dashboards.verify import check_dashboards
+
+    overrides = {}
+    for item in var or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            typer.echo(f"error: --var expects NAME=VALUE, got {item!r}", err=True)
+            raise typer.Exit(2)
+        overrides[name] = value
+    end = time.time()
+    try:
+        results = check_dashboards(build_dashboards(_settings(config)), prometheus_url,
+                                   start=end - since, end=end, rate_interval=rate_interval,
+                                   overrides=overrides)
+    except DashboardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    failed = [r for r in results if not r.ok]
+    for result in failed:
+        reason = result.error or "no data"
+        typer.echo(f"{result.query.dashboard} / {result.query.panel} {result.query.ref_id}: "
+                   f"{reason}\n    {result.promql}")
+    typer.echo(f"{len(results) - len(failed)} of {len(results)} queries returned data")
+    if failed:
+        raise typer.Exit(1)

@@ -53,6 +53,24 @@ def _variables() -> list[dash.QueryVariable | dash.DatasourceVariable]:
     ]
 
 
+def threshold_ratio(ctx: DashboardContext, selector: str, by: str) -> str:
+    """Score over its own threshold, oriented so that above 1 always means drift.
+
+    The same orientation as the alerts' ``driftd:feature_drift_score:threshold_ratio``;
+    one term per method only when some method drifts downwards.
+    """
+    score = f"driftd_feature_drift_score{{{selector}}}"
+    threshold = f"driftd_feature_drift_threshold{{{selector}}}"
+    if all(ctx.thresholds.higher_is_drift.values()):
+        return f"max by ({by}) ({score} / {threshold})"
+    terms = []
+    for method, higher in ctx.thresholds.higher_is_drift.items():
+        m_score = score.replace("}", f', method="{method}"}}')
+        m_threshold = threshold.replace("}", f', method="{method}"}}')
+        terms.append(f"({m_score} / {m_threshold})" if higher else f"({m_threshold} / {m_score})")
+    return f"max by ({by}) ({' or '.join(terms)})"
+
+
 def _method_overrides(panel, ctx: DashboardContext, legend_suffix: str):  # noqa: ANN001, ANN202
     """Give every series of method M (legend ending in ``(M)``) M's threshold."""
     for method, threshold in ctx.thresholds.methods.items():
@@ -76,9 +94,11 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
     app_model = p.link("Investigate ${model} ${version} in the app",
                        t.app("${model:percentencode}", "${version:percentencode}"))
     runbook = {name: p.link(f"Runbook: {name}", t.runbook(name)) for name in (
-        "DriftdModelDrift", "DriftdFeatureDrift", "DriftdPredictionDrift", "DriftdLabelDrift",
+        "DriftdModelDrift", "DriftdFeatureDrift", "DriftdPredictionDrift",
         "DriftdPerformanceDrop", "DriftdCalibrationDrift", "DriftdAttributionDrift",
+        "DriftdMissingValueSurge", "DriftdUnseenCategories", "DriftdStaleWindows",
     )}
+    th = ctx.thresholds
     drift_share = ctx.thresholds.drift_share
 
     dashboard = (
@@ -128,14 +148,14 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
             unit=units.PercentUnit,
         ))
         .with_panel(p.stat(
-            "Last window ended", "Event-time end of the last closed window.",
-            p.query(f"max(driftd_window_end_timestamp_seconds{{{SELECTOR}}}) * 1000"),
-            unit=units.DateTimeFromNow,
+            "Oldest window age", "Wall time since the event-time end of the last closed window, "
+            f"for the segment furthest behind; stale after {th.stale_window_seconds:g} s.",
+            p.query(f"max(time() - driftd_window_end_timestamp_seconds{{{SELECTOR}}})"),
+            unit=units.Seconds, thresholds=p.above(th.stale_window_seconds),
+            links=[runbook["DriftdStaleWindows"]],
         ))
     )
 
-    ratio = (f"max by (feature) (driftd_feature_drift_score{{{FEATURES}}} "
-             f"/ driftd_feature_drift_threshold{{{FEATURES}}})")
     by_feature = "max by (segment, feature, method)"
     dashboard = (
         dashboard.with_row(dash.Row("Feature drift"))
@@ -143,15 +163,14 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
             "Feature drift over time (score ÷ threshold)",
             "Each row is a feature, each cell a window: its drift score divided by its own "
             "threshold, so 1 is the alert line whatever the method; red cells drifted.",
-            p.query(ratio, "{{feature}}"),
+            p.query(threshold_ratio(ctx, FEATURES, "feature"), "{{feature}}"),
             unit=RATIO_UNIT, max_value=2, data_links=[app_feature],
         ))
         .with_panel(p.table(
             "Top drifting features",
             "Features of the last closed window ordered by score ÷ threshold (1 = threshold).",
             [
-                p.query(f"{by_feature} (driftd_feature_drift_score{{{FEATURES}}} "
-                        f"/ driftd_feature_drift_threshold{{{FEATURES}}})",
+                p.query(threshold_ratio(ctx, FEATURES, "segment, feature, method"),
                         ref_id="A", instant=True, table=True),
                 p.query(f"{by_feature} (driftd_feature_drift_score{{{FEATURES}}})",
                         ref_id="B", instant=True, table=True),
@@ -182,18 +201,22 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
             unit=SCORE_UNIT, width=14, height=10, thresholds=p.plain(), data_links=[app_feature],
         ), ctx, " ({method})"))
         .with_panel(p.timeseries(
-            "Missing values",
-            "Share of missing values per feature in each window.",
-            [p.query(f"max by (feature) (driftd_feature_missing_ratio{{{FEATURES}}})",
-                     "{{feature}}")],
-            unit=units.PercentUnit, min_value=0, data_links=[app_feature],
+            "Missing values above baseline",
+            "Share of missing values per feature minus the baseline's share; the alert fires "
+            f"above {th.missing_increase:g}.",
+            [p.query(f"max by (feature) (driftd_feature_missing_ratio{{{FEATURES}}} "
+                     f"- driftd_feature_missing_baseline_ratio{{{FEATURES}}})", "{{feature}}")],
+            unit=units.PercentUnit, thresholds=p.above(th.missing_increase),
+            data_links=[app_feature], links=[runbook["DriftdMissingValueSurge"]],
         ))
         .with_panel(p.timeseries(
             "Unseen categories",
-            "Share of a categorical feature's values never seen in the baseline.",
+            "Share of a categorical feature's values never seen in the baseline; the alert "
+            f"fires above {th.unseen_ratio:g}.",
             [p.query(f"max by (feature) (driftd_feature_unseen_ratio{{{FEATURES}}})",
                      "{{feature}}")],
-            unit=units.PercentUnit, min_value=0, data_links=[app_feature],
+            unit=units.PercentUnit, min_value=0, thresholds=p.above(th.unseen_ratio),
+            data_links=[app_feature], links=[runbook["DriftdUnseenCategories"]],
         ))
     )
 
@@ -210,8 +233,7 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
             "Label drift", "Prior drift: the distribution of true labels against the baseline.",
             [p.query(f"max by (method) (driftd_label_drift_score{{{SELECTOR}}})",
                      "label ({{method}})")],
-            unit=SCORE_UNIT, width=8, thresholds=p.plain(),
-            links=[runbook["DriftdLabelDrift"], app_model],
+            unit=SCORE_UNIT, width=8, thresholds=p.plain(), links=[app_model],
         ), ctx, " ({method})"))
         .with_panel(p.timeseries(
             "Label coverage", "Share of each window's predictions whose label has arrived.",
@@ -222,12 +244,21 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
     )
 
     metric = f'{SELECTOR}, metric="$metric"'
+    # DriftdPerformanceDrop fires when the whole 95% interval is past this line.
+    worse_up = "|".join(sorted(th.lower_is_better))
+    alert_line = (
+        f'(max by (segment) (driftd_performance_baseline{{{metric}, metric!~"{worse_up}"}}) '
+        f"* {1 - th.performance_tolerance:g}) or "
+        f'(max by (segment) (driftd_performance_baseline{{{metric}, metric=~"{worse_up}"}}) '
+        f"* {1 + th.performance_tolerance:g})"
+    )
     dashboard = (
         dashboard.with_row(dash.Row("Performance"))
         .with_panel(p.timeseries(
             "Realised vs estimated ${metric}",
             "Realised performance once labels join (with its 95% interval), the estimate "
-            "from scores before labels arrive, and the baseline.",
+            "from scores before labels arrive, and the baseline. The alert fires when the "
+            f"whole interval is past the alert line (baseline ± {th.performance_tolerance:.0%}).",
             [
                 p.query(f"max by (segment) (driftd_performance{{{metric}}})",
                         "realised {{segment}}", ref_id="A"),
@@ -239,6 +270,7 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
                         "estimated {{segment}}", ref_id="D"),
                 p.query(f"max by (segment) (driftd_performance_baseline{{{metric}}})",
                         "baseline {{segment}}", ref_id="E"),
+                p.query(alert_line, "alert line {{segment}}", ref_id="F"),
             ],
             unit=units.NoUnit, width=16, links=[runbook["DriftdPerformanceDrop"], app_model],
         ))
@@ -261,7 +293,15 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
         ))
     )
 
-    dashboard = dashboard.with_row(dash.Row("Calibration"))
+    dashboard = dashboard.with_row(dash.Row("Calibration")).with_panel(p.timeseries(
+        "ECE above baseline",
+        "Expected calibration error (equal-width bins) minus the baseline's; the alert fires "
+        f"above {th.ece_increase:g}.",
+        [p.query(f"max by (segment) (driftd_calibration_ece_equal_width{{{SELECTOR}}} "
+                 f"- driftd_calibration_ece_equal_width_baseline{{{SELECTOR}}})", "{{segment}}")],
+        unit=units.NoUnit, width=6, thresholds=p.above(th.ece_increase),
+        links=[runbook["DriftdCalibrationDrift"]],
+    ))
     for title, statistics, unit in CALIBRATION_PANELS:
         targets = []
         for statistic in statistics:
@@ -275,7 +315,7 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
                 f"{name}, baseline {{{{segment}}}}", ref_id=chr(ord("A") + len(targets))))
         dashboard = dashboard.with_panel(p.timeseries(
             title, f"{title} of each window with labels, next to the baseline's.", targets,
-            unit=unit, width=8, links=[runbook["DriftdCalibrationDrift"]],
+            unit=unit, width=6, links=[runbook["DriftdCalibrationDrift"]],
         ))
 
     return (
@@ -283,10 +323,10 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
         .with_panel(p.timeseries(
             "Attribution rank agreement (NDCG)",
             "Agreement of the window's SHAP importance ranking with the baseline's; below "
-            f"{ctx.thresholds.attribution_ndcg:g} the model relies on different features.",
+            f"{th.attribution_ndcg:g} the model relies on different features.",
             [p.query(f"min by (segment) (driftd_attribution_ndcg{{{SELECTOR}}})", "{{segment}}")],
             unit=units.NoUnit, width=8, min_value=0, max_value=1,
-            thresholds=p.below(ctx.thresholds.attribution_ndcg),
+            thresholds=p.below(th.attribution_ndcg),
             links=[runbook["DriftdAttributionDrift"], app_model],
         ))
         .with_panel(p.timeseries(

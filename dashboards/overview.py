@@ -16,6 +16,8 @@ from dashboards.uids import MODEL_UID, OVERVIEW_UID, TAGS, dashboard_url
 __all__ = ["overview_dashboard"]
 
 RATE = "$__rate_interval"
+# Per daemon and topic, as DriftdConsumerLagHigh compares it.
+LAG_BY_TOPIC = "sum by (job, instance, topic) (driftd_consumer_lag)"
 
 
 def overview_dashboard(ctx: DashboardContext) -> dash.Dashboard:
@@ -72,7 +74,7 @@ def overview_dashboard(ctx: DashboardContext) -> dash.Dashboard:
         .with_panel(p.stat(
             "Firing alerts",
             "driftd alerts currently firing in Prometheus.",
-            p.query('count(ALERTS{alertstate="firing", component="driftd"})', instant=True),
+            p.query('count(ALERTS{alertstate="firing", alertname=~"Driftd.*"})', instant=True),
             unit=units.Short, thresholds=p.above(1), no_value="0",
         ))
         .with_panel(p.stat(
@@ -88,10 +90,12 @@ def overview_dashboard(ctx: DashboardContext) -> dash.Dashboard:
             unit=units.PercentUnit,
         ))
         .with_panel(p.stat(
-            "Consumer lag",
-            "Messages behind the end of the assigned partitions, summed.",
-            p.query("sum(driftd_consumer_lag)"),
-            unit=units.Short,
+            "Consumer lag (worst topic)",
+            "Messages behind the end of a topic for the daemon furthest behind; the alert "
+            f"fires above {t.consumer_lag:g}.",
+            p.query(f"max({LAG_BY_TOPIC})"),
+            unit=units.Short, thresholds=p.above(t.consumer_lag),
+            links=[p.link("Runbook: consumer lag", ctx.links.runbook("DriftdConsumerLagHigh"))],
         ))
         .with_row(dash.Row("Drift by model"))
         .with_panel(p.timeseries(
@@ -146,7 +150,7 @@ def overview_dashboard(ctx: DashboardContext) -> dash.Dashboard:
             "Firing alerts",
             "driftd alerts firing now; the runbook link explains each one.",
             [p.query('max by (alertname, severity, model, version) '
-                     '(ALERTS{alertstate="firing", component="driftd"})',
+                     '(ALERTS{alertstate="firing", alertname=~"Driftd.*"})',
                      instant=True, table=True)],
             unit=units.Short,
             transformations=p.merge_and_rename(
@@ -160,8 +164,8 @@ def overview_dashboard(ctx: DashboardContext) -> dash.Dashboard:
         ))
         .with_panel(p.timeseries(
             "Consumer lag by topic",
-            "Messages behind the end of each topic, summed over partitions and daemons.",
-            [p.query("sum by (topic) (driftd_consumer_lag)", "{{topic}}")],
-            unit=units.Short, min_value=0,
+            "Messages behind the end of each topic, per daemon (summed over its partitions).",
+            [p.query(LAG_BY_TOPIC, "{{topic}} {{instance}}")],
+            unit=units.Short, min_value=0, thresholds=p.above(t.consumer_lag),
         ))
     )

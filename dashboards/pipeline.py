@@ -38,9 +38,12 @@ def _quantiles(histogram: str) -> list:  # noqa: ANN401 - list of prometheus Dat
 def pipeline_dashboard(ctx: DashboardContext) -> dash.Dashboard:
     """Throughput, lag, late and invalid events, explain queue, store errors, window close delay."""
     runbook = {name: p.link(f"Runbook: {name}", ctx.links.runbook(name)) for name in (
-        "DriftdDown", "DriftdConsumerLag", "DriftdInvalidEvents", "DriftdLateEvents",
-        "DriftdWindowCloseDelay", "DriftdExplainDropped", "DriftdStoreErrors",
+        "DriftdDown", "DriftdConsumerLagHigh", "DriftdSchemaViolations", "DriftdDeadLetterRate",
+        "DriftdNoEvents", "DriftdExplainQueueSaturated", "DriftdStoreErrors", "DriftdSeriesCapped",
     )}
+    th = ctx.thresholds
+    invalid = f"sum by (instance) (rate(driftd_invalid_events_total{{{INSTANCE}}}[{RATE}]))"
+    accepted = f"sum by (instance) (rate(driftd_events_total{{{INSTANCE}}}[{RATE}]))"
     dashboard = (
         dash.Dashboard("driftd / Pipeline")
         .uid(PIPELINE_UID)
@@ -86,7 +89,7 @@ def pipeline_dashboard(ctx: DashboardContext) -> dash.Dashboard:
         .with_panel(p.stat(
             "Series capped", "Window keys not exported because the cardinality cap was reached.",
             p.query(f"sum(driftd_series_capped_total{{{INSTANCE}}})"),
-            unit=units.Short, thresholds=p.above(1),
+            unit=units.Short, thresholds=p.above(1), links=[runbook["DriftdSeriesCapped"]],
         ))
     )
     dashboard = (
@@ -94,43 +97,53 @@ def pipeline_dashboard(ctx: DashboardContext) -> dash.Dashboard:
         .with_panel(p.timeseries(
             "Events/s by model", "Prediction events accepted into windows.",
             [p.query(_rate_by("driftd_events_total", "model"), "{{model}}")],
-            unit=units.EventsPerSecond, width=8, min_value=0,
+            unit=units.EventsPerSecond, width=8, min_value=0, links=[runbook["DriftdNoEvents"]],
         ))
         .with_panel(p.timeseries(
             "Invalid events/s by reason",
             "Messages rejected and dead-lettered: not JSON, schema violations, too large, "
             "unknown model.",
             [p.query(_rate_by("driftd_invalid_events_total", "reason"), "{{reason}}")],
-            unit=units.EventsPerSecond, width=8, min_value=0, links=[runbook["DriftdInvalidEvents"]],
+            unit=units.EventsPerSecond, width=8, min_value=0,
+            links=[runbook["DriftdSchemaViolations"]],
         ))
         .with_panel(p.timeseries(
             "Late events/s by model",
             "Events later than the watermark plus the allowed lateness (counted, not windowed).",
             [p.query(_rate_by("driftd_late_events_total", "model"), "{{model}}")],
-            unit=units.EventsPerSecond, width=8, min_value=0, links=[runbook["DriftdLateEvents"]],
+            unit=units.EventsPerSecond, width=8, min_value=0,
+        ))
+        .with_panel(p.timeseries(
+            "Dead-letter ratio",
+            "Share of incoming messages dead-lettered, per daemon; the alert fires above "
+            f"{th.dead_letter_ratio:g}.",
+            [p.query(f"{invalid} / ({accepted} + {invalid})", "{{instance}}")],
+            unit=units.PercentUnit, width=8, min_value=0, thresholds=p.above(th.dead_letter_ratio),
+            links=[runbook["DriftdDeadLetterRate"]],
         ))
         .with_panel(p.timeseries(
             "Labels/s by outcome", "Label events: joined to a prediction, early, duplicate, unknown.",
             [p.query(_rate_by("driftd_labels_total", "outcome"), "{{outcome}}")],
-            unit=units.EventsPerSecond, width=12, min_value=0,
+            unit=units.EventsPerSecond, width=8, min_value=0,
         ))
         .with_panel(p.timeseries(
             "Batch processing time", "Time to process one polled batch (quantiles).",
-            _quantiles("driftd_batch_duration_seconds"), unit=units.Seconds, width=12, min_value=0,
+            _quantiles("driftd_batch_duration_seconds"), unit=units.Seconds, width=8, min_value=0,
         ))
     )
     dashboard = (
         dashboard.with_row(dash.Row("Lag and windows"))
         .with_panel(p.timeseries(
-            "Consumer lag by partition", "Messages behind the end of each assigned partition.",
-            [p.query(f"sum by (topic, partition) (driftd_consumer_lag{{{INSTANCE}}})",
-                     "{{topic}}/{{partition}}")],
-            unit=units.Short, min_value=0, links=[runbook["DriftdConsumerLag"]],
+            "Consumer lag by topic", "Messages behind the end of each topic, per daemon (summed "
+            f"over its partitions); the alert fires above {th.consumer_lag:g}.",
+            [p.query(f"sum by (instance, topic) (driftd_consumer_lag{{{INSTANCE}}})",
+                     "{{topic}} {{instance}}")],
+            unit=units.Short, min_value=0, thresholds=p.above(th.consumer_lag),
+            links=[runbook["DriftdConsumerLagHigh"]],
         ))
         .with_panel(p.timeseries(
             "Window close delay", "Wall time between a window's end and its close (quantiles).",
             _quantiles("driftd_window_close_delay_seconds"), unit=units.Seconds, min_value=0,
-            links=[runbook["DriftdWindowCloseDelay"]],
         ))
         .with_panel(p.timeseries(
             "Windows closed/s by model", "Windows closed and evaluated.",
@@ -143,25 +156,35 @@ def pipeline_dashboard(ctx: DashboardContext) -> dash.Dashboard:
         ))
     )
     return (
-        dashboard.with_row(dash.Row("Explanations and store"))
+        dashboard.with_row(dash.Row("Explanations"))
+        .with_panel(p.timeseries(
+            "Explain queue utilisation", "Share of the SHAP queue in use, per daemon; the alert "
+            f"fires above {th.explain_queue_ratio:g} (work is then dropped, never blocking ingest).",
+            [p.query(f"sum by (instance) (driftd_explain_queue_depth{{{INSTANCE}}}) / "
+                     f"sum by (instance) (driftd_explain_queue_capacity{{{INSTANCE}}})",
+                     "{{instance}}")],
+            unit=units.PercentUnit, width=6, min_value=0, max_value=1,
+            thresholds=p.above(th.explain_queue_ratio), links=[runbook["DriftdExplainQueueSaturated"]],
+        ))
         .with_panel(p.timeseries(
             "Explain queue", "Predictions waiting for SHAP, against the queue's capacity.",
             [p.query(f"sum(driftd_explain_queue_depth{{{INSTANCE}}})", "depth", ref_id="A"),
              p.query(f"sum(driftd_explain_queue_capacity{{{INSTANCE}}})", "capacity", ref_id="B")],
-            unit=units.Short, width=8, min_value=0,
+            unit=units.Short, width=6, min_value=0,
         ))
         .with_panel(p.timeseries(
             "Explanations dropped/s by reason",
             "Explanation requests dropped (queue full, rate limit) instead of blocking ingest.",
             [p.query(_rate_by("driftd_explain_dropped_total", "reason"), "{{reason}}")],
-            unit=units.OpsPerSecond, width=8, min_value=0, links=[runbook["DriftdExplainDropped"]],
+            unit=units.OpsPerSecond, width=6, min_value=0,
         ))
         .with_panel(p.timeseries(
             "Explanation latency", "Time from event to stored explanation (quantiles).",
-            _quantiles("driftd_explain_latency_seconds"), unit=units.Seconds, width=8, min_value=0,
+            _quantiles("driftd_explain_latency_seconds"), unit=units.Seconds, width=6, min_value=0,
         ))
+        .with_row(dash.Row("Store"))
         .with_panel(p.timeseries(
-            "Store errors/s by operation", "Store operations that failed.",
+            "Store errors/s by operation", "Store operations that failed; the alert fires on any.",
             [p.query(_rate_by("driftd_store_errors_total", "operation"), "{{operation}}")],
             unit=units.OpsPerSecond, width=12, min_value=0, links=[runbook["DriftdStoreErrors"]],
         ))
