@@ -40,3 +40,7 @@ app.add_typer(store_app, name="store", help="Migrate the store and apply retenti
 def main() -> None:
     """Console-script entry point."""
     sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()
