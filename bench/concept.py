@@ -110,6 +110,13 @@ def main() -> None:
             f"{name:36} {det_name:12} {sum(row['same'])}/{len(row['same']):<6} {mean_delay:>13} "
             f"{row['delay'].count(None):>7} {np.mean(row['false']):>10.2f} {t_ours:>10.2f} {t_river:>9.2f} {t_ours / t_river:>6.2f}"
         )
+    print("\nfalse alarms per 100k events on stationary 0/1 error streams (driftd detectors, defaults):")
+    rng = np.random.default_rng(0)
+    print(f"  {'error rate':>10} " + " ".join(f"{d:>12}" for d in pairs))
+    for rate in (0.01, 0.05, 0.2, 0.4):
+        stream = (rng.random(100_000) < rate).astype(np.float64)
+        counts = [len(ours_cls().update_many(stream)) for ours_cls, _ in pairs.values()]
+        print(f"  {rate:>10.2f} " + " ".join(f"{c:>12}" for c in counts))
     print("\nerror rate before / after the drift (mean over seeds):")
     for name in dict.fromkeys(n for n, _ in results):
         before, after = np.mean([e for e in results[(name, 'ADWIN')]["err"]], axis=0)
