@@ -61,6 +61,12 @@ class TcpProxy:
         """Refuse new connections and cut every open one."""
         listener, self._listener = self._listener, None
         if listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would not,
+            # and the kernel would keep accepting on the port.
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, set()
