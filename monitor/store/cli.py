@@ -96,7 +96,9 @@ def status(url: UrlOption = None, config: ConfigOption = None) -> None:
         raise typer.Exit(1) from None
     finally:
         store.close()
-    state = "up to date" if current == head else f"behind: run `driftd store upgrade` (newest {head})"
+    state = (
+        "up to date" if current == head else f"behind: run `driftd store upgrade` (newest {head})"
+    )
     typer.echo(f"store {_redacted(store)}: revision {current or 'none (empty)'}, {state}")
 
 
@@ -114,8 +116,9 @@ def retention(
 
     if days is None:
         if config is None:
-            typer.echo("error: give --days N, or --config driftd.yaml for store.retention_days",
-                       err=True)
+            typer.echo(
+                "error: give --days N, or --config driftd.yaml for store.retention_days", err=True
+            )
             raise typer.Exit(2)
         days = _settings(config).store.retention_days
     store = _open(_url(url, config))

@@ -526,8 +526,9 @@ class Store:
                 "updated_at": _now(),
             }
         except (TypeError, ValueError) as error:
-            raise StoreError(f"checkpoint {name}: offsets must map str to int and state be "
-                             f"bytes: {error}") from error
+            raise StoreError(
+                f"checkpoint {name}: offsets must map str to int and state be bytes: {error}"
+            ) from error
         table = CheckpointRow.__table__
         upsert = self._upsert(table)
         statement = upsert.values(values).on_conflict_do_update(

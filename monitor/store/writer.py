@@ -175,8 +175,10 @@ class StoreWriter:
         lost connection is recognised as the same row and stored once.
         """
         now = time.time()
-        self._put(EXPLANATIONS, [row if "created_at" in row else {**row, "created_at": now}
-                                 for row in rows])
+        self._put(
+            EXPLANATIONS,
+            [row if "created_at" in row else {**row, "created_at": now} for row in rows],
+        )
 
     def save_checkpoint(
         self,
@@ -231,8 +233,9 @@ class StoreWriter:
             self._thread.join(self.backoff_max + 5.0)
         left = self.pending
         if left:
-            log.error("store writer closed with %d operation(s) not written: %s", left,
-                      self._last_error)
+            log.error(
+                "store writer closed with %d operation(s) not written: %s", left, self._last_error
+            )
         return left == 0
 
     # -- queue ---------------------------------------------------------------------
@@ -287,8 +290,9 @@ class StoreWriter:
             batch = _Batch(kind, [item])
             if kind != CHECKPOINT:
                 self._droppable -= 1
-                while (self._queue and self._queue[0][0] == kind
-                       and len(batch.items) < self.batch_size):
+                while (
+                    self._queue and self._queue[0][0] == kind and len(batch.items) < self.batch_size
+                ):
                     batch.items.append(self._queue.popleft()[1])
                     self._droppable -= 1
             self._in_flight = len(batch.items)
@@ -353,8 +357,9 @@ class StoreWriter:
                 self._write(batch.kind, [item])
             except Exception as error:  # noqa: BLE001 - logged, counted, dropped
                 self._failed(batch.kind, error)
-                log.error("store writer: dropping one %s item the store refuses: %s",
-                          batch.kind, error)
+                log.error(
+                    "store writer: dropping one %s item the store refuses: %s", batch.kind, error
+                )
                 with self._cond:
                     if batch.kind in self._dropped:
                         self._count_dropped(batch.kind, 1)
