@@ -437,20 +437,22 @@ class GroundTruth:
         predictions = batch.predictions
         scores = None if batch.scores is None else np.asarray(batch.scores, np.float64)
         if settings.task == "regression":
-            values = np.asarray(predictions, np.float64)
+            if predictions.dtype.kind == "O":
+                values = np.array([_as_float(p) for p in predictions], np.float64)
+            else:
+                values = np.asarray(predictions, np.float64)
             return values, np.zeros(len(values), bool), None
-        if predictions.dtype.kind == "f":
+        if settings.task == "binary" and predictions.dtype.kind == "f":
             # Binary models that log a score as their prediction: threshold it.
             if scores is None and np.any((predictions > 0) & (predictions < 1)):
                 scores = predictions
             positive = predictions >= settings.decision_threshold
-            labels = np.where(positive, settings.positive_class, "__negative__").astype(object)
-        else:
-            labels = predictions
-            positive = np.fromiter((p == settings.positive_class for p in labels), bool, len(labels))
+            return positive.astype(np.float64), positive, scores
+        labels = canonical_labels(predictions)
+        positive = np.fromiter((p == settings.positive_class for p in labels), bool, len(labels))
         if settings.task == "binary":
             return positive.astype(np.float64), positive, scores
-        codes = np.fromiter((self._class_id(str(p)) for p in labels), np.float64, len(labels))
+        codes = np.fromiter((self._class_id(p if p is not None else "") for p in labels), np.float64, len(labels))
         return codes, positive, scores
 
     def _trim_joined(self) -> None:
@@ -556,7 +558,7 @@ class GroundTruth:
                 predicted_text = [self._classes[int(c)] for c in predictions.tolist()]
                 errors = np.fromiter((t != p for t, p in zip(texts, predicted_text)), np.float64, len(texts))
         valid = ~invalid
-        self._feed_detectors(pair, task, errors[valid])
+        self._feed_detectors(pair, task, errors[valid & np.isfinite(errors)])
 
         local_keys, local_windows = key_ids[rows], windows[rows]
         groups, group_of = np.unique(np.column_stack([local_keys, local_windows])[valid], axis=0, return_inverse=True)

@@ -263,3 +263,16 @@ def test_state_round_trip_resumes_exactly():
         return seen, [(a.detector, a.errors_seen) for a in truth.alarms()], truth.pending_count
 
     assert run(None) == run(3)
+
+
+def test_binary_model_logging_scores_as_predictions_is_thresholded():
+    models = {"m": ModelSettings(name="m", decision_threshold=0.7)}
+    truth, _ = _truth(models=models)
+    scores = np.array([0.9, 0.8, 0.6, 0.2])
+    truth.add_predictions(_predictions(list("abcd"), [T0] * 4, scores), _starts([T0] * 4))
+    truth.add_labels(_labels(list("abcd"), [1, 0, 1, 0], [T0] * 4))
+    [update] = truth.updates()
+    # predicted positive: a, b (>= 0.7); right: a, d
+    assert update.performance["accuracy"].value == 0.5
+    assert update.performance["log_loss"].value == pytest.approx(log_loss([1, 0, 1, 0], scores))
+    assert truth.estimate(WindowKey("m", "v1", ""), float(_starts([T0])[0]))["accuracy"].value > 0
