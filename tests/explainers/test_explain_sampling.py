@@ -1,0 +1,145 @@
+"""Sampling keys, the policy, the budget, the recent-rows cache and per-window |SHAP| sums."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from explain_models import inputs, make_batch
+from scipy import stats
+
+from explainers.recent import RecentRows
+from explainers.sampling import (
+    BASE_RATE,
+    DRIFTED_WINDOW,
+    NEAR_THRESHOLD,
+    WRONG,
+    SamplingPolicy,
+    TokenBucket,
+    budget_order,
+    id_hashes,
+    sampling_keys,
+)
+from explainers.window_attribution import WindowAttributions
+from monitor.results import WindowKey
+
+_MASK = (1 << 64) - 1
+
+
+def _reference_hash(text: str) -> int:
+    """FNV-1a over code points, then splitmix64's finaliser, in plain Python."""
+    h = 0xCBF29CE484222325
+    for char in text:
+        h = ((h ^ ord(char)) * 0x100000001B3) & _MASK
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & _MASK
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & _MASK
+    h ^= h >> 31
+    return h
+
+
+def test_hash_matches_the_scalar_reference_and_ignores_batch_composition() -> None:
+    ids = ["a", "pred-000042", "ümlaut-Ω-😀", "x" * 128, "7f9c2ba4-e88f-4a2e-9d4b-1c2a3b4c5d6e"]
+    expected = [_reference_hash(i) for i in ids]
+    assert id_hashes(ids).tolist() == expected
+    # Alone or next to a longer id (numpy pads), an id hashes the same.
+    assert id_hashes(["a"]).tolist() == [expected[0]]
+    assert id_hashes(["a", "x" * 300])[0] == expected[0]
+
+
+def test_sampling_keys_are_uniform() -> None:
+    keys = sampling_keys(id_hashes([f"pred-{i}" for i in range(50_000)]))
+    assert keys.min() >= 0 and keys.max() < 1
+    # Kolmogorov-Smirnov against U(0,1); sequential ids must not cluster.
+    assert stats.kstest(keys, "uniform").pvalue > 0.01
+    share = (keys < 0.01).mean()
+    assert abs(share - 0.01) < 4 * np.sqrt(0.01 * 0.99 / len(keys))
+
+
+def test_replays_pick_the_same_rows() -> None:
+    policy = SamplingPolicy(base_rate=0.05, drifted_window_rate=0.2, near_threshold_band=0.0)
+    ids = [f"p{i}" for i in range(5000)]
+    first = policy.reasons(sampling_keys(id_hashes(ids)), None, False)
+    # The same predictions arriving in other batches, in another order.
+    shuffled = np.random.default_rng(0).permutation(5000)
+    halves = [shuffled[:1700], shuffled[1700:]]
+    again = np.zeros(5000, dtype=np.int8)
+    for part in halves:
+        again[part] = policy.reasons(sampling_keys(id_hashes([ids[i] for i in part])), None, False)
+    np.testing.assert_array_equal(first, again)
+    assert 150 < np.count_nonzero(first) < 350
+
+
+def test_reason_priority_and_rates() -> None:
+    policy = SamplingPolicy(base_rate=0.1, drifted_window_rate=0.3, near_threshold_band=0.05, decision_threshold=0.7)
+    keys = np.array([0.05, 0.2, 0.2, 0.9, 0.9, 0.05])
+    scores = np.array([0.1, 0.1, 0.1, 0.74, 0.5, 0.66])
+    assert policy.reasons(keys, scores, drifted=True).tolist() == [BASE_RATE, DRIFTED_WINDOW, DRIFTED_WINDOW, NEAR_THRESHOLD, 0, NEAR_THRESHOLD]
+    assert policy.reasons(keys, scores, drifted=False).tolist() == [BASE_RATE, 0, 0, NEAR_THRESHOLD, 0, NEAR_THRESHOLD]
+    assert policy.reasons(keys, None, drifted=False).tolist() == [BASE_RATE, 0, 0, 0, 0, BASE_RATE]
+    # NaN scores (events without scores) are never "near".
+    assert policy.reasons(np.array([0.9]), np.array([np.nan]), False).tolist() == [0]
+
+
+def test_budget_keeps_the_most_important_rows_first() -> None:
+    codes = np.array([BASE_RATE, 0, WRONG, NEAR_THRESHOLD, BASE_RATE, DRIFTED_WINDOW], dtype=np.int8)
+    keys = np.array([0.3, 0.0, 0.9, 0.5, 0.1, 0.2])
+    assert budget_order(codes, keys).tolist() == [2, 3, 5, 4, 0]
+
+
+def test_token_bucket_refills_at_its_rate_and_never_exceeds_its_burst() -> None:
+    now = [100.0]
+    bucket = TokenBucket(rate=20, clock=lambda: now[0])
+    assert bucket.take(100) == 20
+    assert bucket.take(5) == 0
+    now[0] += 0.25
+    assert bucket.take(100) == 5
+    now[0] += 3600
+    assert bucket.take(100) == 20  # capped at one second's worth
+    slow = TokenBucket(rate=0.5, clock=lambda: now[0])
+    assert slow.take(3) == 1  # burst is at least one
+
+
+def test_recent_rows_ring_is_bounded_and_finds_rows_by_id() -> None:
+    ring = RecentRows(capacity=100)
+    frame = inputs(250, 0)
+    batch = make_batch(frame, "m", prefix="p", scores=np.linspace(0, 1, 250))
+    slots = ring.add(batch, np.full(250, 60.0), id_hashes(batch.prediction_ids))
+    assert len(ring) == 100
+    assert (slots[:150] == -1).all() and (slots[150:] >= 0).all()
+    wanted = ["p10", "p200", "p249", "nope"]
+    groups, already, found = ring.find("m", wanted, id_hashes(wanted))
+    assert found == 2 and already == 0  # p10 was overwritten, "nope" never seen
+    (found_batch, window_starts, _), = groups
+    assert sorted(found_batch.prediction_ids) == ["p200", "p249"]
+    row = found_batch.prediction_ids.index("p200")
+    np.testing.assert_array_equal(found_batch.numeric[row], frame.iloc[200].to_numpy())
+    assert found_batch.scores[row] == pytest.approx(200 / 249)
+    assert window_starts.tolist() == [60.0, 60.0]
+    ring.mark_explained(slots[[200]])
+    groups, already, found = ring.find("m", wanted, id_hashes(wanted))
+    assert already == 1 and [g[0].prediction_ids for g in groups] == [["p249"]]
+
+
+def test_recent_rows_resets_on_a_new_schema() -> None:
+    ring = RecentRows(capacity=10)
+    ring.add(make_batch(inputs(5, 0), "m"), np.zeros(5), id_hashes([f"p{i}" for i in range(5)]))
+    other = make_batch(pd.DataFrame({"z": np.arange(3.0)}), "m", prefix="q")
+    ring.add(other, np.zeros(3), id_hashes(other.prediction_ids))
+    assert len(ring) == 3
+    assert ring.find("m", ["p1"], id_hashes(["p1"]))[2] == 0
+
+
+def test_window_sums_are_bounded_and_report_changes() -> None:
+    sums = WindowAttributions(max_windows=3)
+    values = np.array([[1.0, -1.0], [-3.0, 1.0]])
+    for start in (0.0, 60.0, 120.0, 180.0):
+        sums.add("m", "v", ["", "eu"], np.array([start, start]), ["a", "b"], values)
+    assert sums.mean(WindowKey("m", "v", ""), 0.0) is None  # only the 3 newest windows are kept
+    assert sums.mean(WindowKey("m", "v", "eu"), 180.0) == ({"a": 3.0, "b": 1.0}, 1)
+    sums.add("m", "v", [""], np.array([180.0]), ["a", "b"], np.array([[3.0, 3.0]]))
+    assert sums.mean(WindowKey("m", "v", ""), 180.0) == ({"a": 2.0, "b": 2.0}, 2)
+    changed = sums.take_changed()
+    assert (WindowKey("m", "v", ""), 180.0) in changed and len(changed) <= 3
+    assert sums.take_changed() == []
