@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import exc, select
+from sqlalchemy import exc, false, select, update
 from sqlalchemy.orm import Session
 
 from alerts.errors import WebhookError
@@ -207,6 +207,11 @@ def record_notification(session_factory: SessionFactory, payload: Mapping[str, A
     now = datetime.now(UTC)
     ids: list[int] = []
     with session_factory() as session, session.begin():
+        if session.get_bind().dialect.name == "sqlite":
+            # Take SQLite's write lock first: a transaction that reads and then writes
+            # fails with "database is locked" (no busy wait) when another writer
+            # committed in between, which concurrent deliveries do.
+            session.execute(update(IncidentRow).where(false()).values(status="firing"))
         for alert in alerts:
             row = _find(session, alert)
             if row is None:
