@@ -16,8 +16,8 @@ __all__ = ["DetectorError", "DriftResult", "FeatureData", "MethodSpec", "Score",
 
 FeatureKind = Literal["numeric", "categorical", "multivariate"]
 
-# p-values of count-based tests are computed as if each side held at most this many
-# independent observations (see detectors/chisquare.py and docs/detectors.md).
+# Count-based p-values treat a comparison as worth at most this many independent
+# observations (effective two-sample size; see detectors/chisquare.py, docs/detectors.md).
 DEFAULT_MAX_EFFECTIVE_N = 10_000
 
 
@@ -51,8 +51,9 @@ class FeatureData:
         default (exact small-sample distributions) instead of the fast asymptotic
         forms used on streaming windows.
     max_effective_n
-        Count-based p-values treat each side as at most this many independent
-        observations; ``None`` uses the counts as they are.
+        Count-based p-values treat the comparison as worth at most this many
+        independent observations (effective size ``n_ref n_cur / (n_ref + n_cur)``);
+        ``None`` uses the counts as they are.
     """
 
     kind: FeatureKind

@@ -8,15 +8,20 @@ Two choices keep a large window from flagging a negligible change:
   on how many events each side holds; Cramér's V of the raw table shrinks as
   ``sqrt(n_window / n_reference)`` when the reference is much larger than the
   window. With equal totals both forms agree.
-* The p-value is computed on counts rescaled so that each side holds at most
+* The p-value treats the comparison as worth at most
   ``FeatureData.max_effective_n`` observations (10,000 by default). Events in a
   production window are not independent draws (sessions, retries, bursts from one
   client), so a million events carry far less than a million observations' worth
-  of evidence. Above the cap the p-value no longer shrinks with traffic; an
-  effect at the threshold (V = 0.1) still gives chi² ≈ 200 there, so the cap
-  never hides a relevant shift, it only stops p-values from drifting towards
-  zero with window size. Below the cap the test is exactly
-  ``scipy.stats.chi2_contingency(correction=False)``.
+  of evidence. The information in a two-sample comparison is its effective size
+  ``n_eff = n_ref n_cur / (n_ref + n_cur)``; when that exceeds the cap, both rows
+  are scaled by the same factor so that ``n_eff`` equals the cap (chi² scales by
+  ``cap / n_eff``). A 5,000-event window against a 100,000-row reference
+  (``n_eff`` ≈ 4,760) is tested as it is; a million-event window is not tested as
+  a million. An effect at the threshold (V = 0.1) still gives chi² ≈ 400 at the
+  cap, so the cap never hides a relevant shift; it stops p-values from sinking
+  towards zero with traffic alone. Scaling only the larger side instead would
+  make the test conservative (it would under-count the reference's precision).
+  Below the cap the test is exactly ``scipy.stats.chi2_contingency(correction=False)``.
 
 Empty bins (zero on both sides) are dropped; with fewer than two non-empty bins
 there is nothing to test.
@@ -56,10 +61,10 @@ def chisquare(data: FeatureData) -> Score:
         return Score(0.0 if table.shape[1] == 1 else float("nan"), None)
     p, q = table[0] / totals[0], table[1] / totals[1]
     cramers_v = float(np.sqrt(0.5 * np.sum((p - q) ** 2 / (p + q))))
-    if data.max_effective_n is not None:
-        scale = np.minimum(totals, data.max_effective_n) / totals
-        table = table * scale[:, None]
     chi2, dof = chi2_statistic(table)
+    effective_n = totals[0] * totals[1] / (totals[0] + totals[1])
+    if data.max_effective_n is not None and effective_n > data.max_effective_n:
+        chi2 *= data.max_effective_n / effective_n
     return Score(cramers_v, float(special.chdtrc(dof, chi2)))
 
 
@@ -72,6 +77,6 @@ SPEC = MethodSpec(
     source="Cohen (1988), Statistical Power Analysis: Cramér's V (w) of 0.1 is a small effect",
     description="Chi-square homogeneity test over bins; score is Cramér's V of the balanced table",
     score=chisquare,
-    test="Pearson chi-square on the 2 x k table, each side capped at max_effective_n",
+    test="Pearson chi-square on the 2 x k table, effective size n_ref n_cur / (n_ref + n_cur) capped at max_effective_n",
     score_range=(0.0, 1.0),
 )
