@@ -624,6 +624,14 @@ class GroundTruth:
                     out.append(self._update(self._keys[key_id], start, window))
         return out
 
+    def current(self, key: WindowKey, window_start: float) -> LabelUpdate | None:
+        """The label-based results of one window now (e.g. when it closes), or None
+        when no label has joined it yet. Does not change what :meth:`updates` drains."""
+        window = self._find(key, window_start)
+        if window is None or window.n_labels == 0:
+            return None
+        return self._update(key, float(window_start), window)
+
     def _update(self, key: WindowKey, start: float, window: _WindowTruth) -> LabelUpdate:
         if window.binary is not None:
             stats = binary_metrics(window.binary, window.scores)

@@ -276,3 +276,15 @@ def test_binary_model_logging_scores_as_predictions_is_thresholded():
     assert update.performance["accuracy"].value == 0.5
     assert update.performance["log_loss"].value == pytest.approx(log_loss([1, 0, 1, 0], scores))
     assert truth.estimate(WindowKey("m", "v1", ""), float(_starts([T0])[0]))["accuracy"].value > 0
+
+
+def test_current_gives_label_results_of_a_window_without_draining_updates():
+    truth, _ = _truth()
+    truth.add_predictions(_predictions(["a", "b"], [T0, T0], ["1", "0"], [0.8, 0.3]), _starts([T0, T0]))
+    key, start = WindowKey("m", "v1", ""), float(_starts([T0])[0])
+    assert truth.current(key, start) is None
+    truth.add_labels(_labels(["a"], [1], [T0 + 1]))
+    now = truth.current(key, start)
+    assert now is not None and now.n_labels == 1 and now.n_predictions == 2
+    [update] = truth.updates()
+    assert repr(update) == repr(now)  # NaN-safe equality
