@@ -79,6 +79,8 @@ class PredictionLogger:
         ``linger_ms + request_timeout_ms``.
     close_timeout
         Seconds ``with``-block exit waits for buffered events to be delivered.
+    stall_timeout_s
+        A batch unacknowledged for longer than this makes :attr:`ready` false.
     **kafka_overrides
         Any ``KafkaSettings`` field, e.g. ``bootstrap_servers="kafka:9092"``,
         ``security_protocol="SSL"``, ``ssl_cafile="/etc/ca.pem"``.
@@ -101,6 +103,7 @@ class PredictionLogger:
         connect_timeout_ms: int = 2000,
         delivery_timeout_ms: int | None = None,
         close_timeout: float = 10.0,
+        stall_timeout_s: float = 5.0,
         **kafka_overrides: Any,
     ) -> None:
         self.kafka = _merge(kafka or KafkaSettings(), kafka_overrides)
@@ -123,6 +126,8 @@ class PredictionLogger:
             self._create_producer,
             capacity=buffer_events,
             batch_events=batch_events,
+            stall_s=stall_timeout_s,
+            give_up_s=self.delivery_timeout_ms / 1000 + 5.0,
             retry_backoff_max_s=min(2.0, self.kafka.reconnect_backoff_max_ms / 1000),
         )
 

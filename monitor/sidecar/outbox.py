@@ -73,6 +73,9 @@ class Outbox:
         Back-off after a failed chunk or connection attempt, doubling up to the max.
     stall_s
         A chunk unacknowledged for longer than this makes :attr:`ready` false.
+    give_up_s
+        A chunk unacknowledged for longer than this is aborted and re-queued (the
+        producer's own delivery timeout should have failed it before).
     probe_interval_s
         While idle, how often to check that the producer still has a connection.
     """
@@ -87,6 +90,7 @@ class Outbox:
         retry_backoff_s: float = 0.1,
         retry_backoff_max_s: float = 2.0,
         stall_s: float = 5.0,
+        give_up_s: float = 60.0,
         probe_interval_s: float = 2.0,
         name: str = "driftd-sidecar",
     ) -> None:
@@ -100,6 +104,7 @@ class Outbox:
         self.retry_backoff_s = retry_backoff_s
         self.retry_backoff_max_s = retry_backoff_max_s
         self.stall_s = stall_s
+        self.give_up_s = give_up_s
         self.probe_interval_s = probe_interval_s
         self._producer_factory = producer_factory
         self._reset()
@@ -280,7 +285,12 @@ class Outbox:
         return chunk
 
     def _deliver(self, chunk: list[Record]) -> bool:
-        """Send one chunk and wait for every acknowledgement; True when all succeeded."""
+        """Send one chunk and wait for every acknowledgement; True when all succeeded.
+
+        On any failure the producer is closed and rebuilt before the next attempt: a
+        fresh producer fetches metadata again, which matters when the broker came back
+        without the topic.
+        """
         producer = self._producer
         started = time.monotonic()
         self._inflight_since = started
@@ -289,19 +299,21 @@ class Outbox:
         try:
             for topic, key, value in chunk:
                 futures.append(producer.send(topic, value, key=key))
-        except KafkaTimeoutError as exc:  # metadata unavailable: Kafka is gone
+        except Exception as exc:  # noqa: BLE001 - metadata timeout (Kafka gone) or a broken producer
             error = exc
-        except Exception as exc:  # noqa: BLE001 - a broken producer is rebuilt, never fatal
-            error = exc
-            self._producer = None  # closed after its sends below complete
-        while not self._abandon:
+        while True:
             try:
                 producer.flush(timeout=0.25)
                 break
             except KafkaTimeoutError:
-                continue
+                pass
             except Exception as exc:  # noqa: BLE001
                 error = exc
+                break
+            if self._abandon or time.monotonic() - started > self.give_up_s:
+                # The producer should have expired these records itself by now; they
+                # count as failed and closing the producer aborts them.
+                error = error or KafkaTimeoutError(f"no acknowledgement within {self.give_up_s:.0f} s")
                 break
         failed = [record for record, future in zip(chunk, futures) if not future.succeeded()]
         failed.extend(chunk[len(futures):])
@@ -319,14 +331,10 @@ class Outbox:
                 self._observe(elapsed)
             if not self._pending:
                 self._drained.notify_all()
-        if self._producer is None and producer is not None:
-            try:
-                producer.close(timeout=0)
-            except Exception:  # noqa: BLE001
-                pass
         if failed:
             self._queue.extendleft(reversed(failed))
             self._fail(error)
+            self._disconnect(timeout=0)
             return False
         self._connected = True
         self._last_error = None
