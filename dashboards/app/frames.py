@@ -198,9 +198,11 @@ def heatmap_matrix(results: pd.DataFrame, max_columns: int = MAX_HEATMAP_COLUMNS
     )
     starts = frame["window_start"].drop_duplicates().sort_values()
     if len(starts) > max_columns:
-        span = starts.iloc[-1] - starts.iloc[0]
-        bucket = pd.Timedelta(seconds=max(1, math.ceil(span.total_seconds() / max_columns)))
-        frame["window_start"] = frame["window_start"].dt.floor(bucket)
+        # Buckets counted from the first window, sized so that at most max_columns remain.
+        first = starts.iloc[0]
+        span = (starts.iloc[-1] - first).total_seconds()
+        bucket = pd.Timedelta(seconds=math.floor(span / max_columns) + 1)
+        frame["window_start"] = first + ((frame["window_start"] - first) // bucket) * bucket
     matrix = frame.pivot_table(
         index="feature", columns="window_start", values="ratio", aggfunc="max"
     )

@@ -26,7 +26,7 @@ from conftest import require_binary
 pytest.importorskip("streamlit")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from app_store_fill import fill_store
+from app_store_fill import DRIFT_WINDOWS, STEP, T0, fill_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -106,6 +106,21 @@ def _shoot(page, tmp_path: Path, name: str) -> Path:
     return path
 
 
+def _alert_link(base: str) -> str:
+    """The investigation link the generated DriftdFeatureDrift rule puts on its alert."""
+    from alerts.catalogue import RuleOptions, build_alerts
+    from alerts.rules import alert_annotations
+    from alerts.templating import Expected
+    from monitor.config import load_settings
+
+    settings = load_settings(app={"url": base})
+    spec = next(a for a in build_alerts(settings, RuleOptions()) if a.name == "DriftdFeatureDrift")
+    last_drifted_window_end = (T0 + (DRIFT_WINDOWS[-1] + 1) * STEP).timestamp()
+    labels = {"model": "churn", "version": "v2", "segment": "", "feature": "income"}
+    rendered = Expected(labels=labels, window_end=last_drifted_window_end)
+    return alert_annotations(spec, rendered, settings)["investigation_url"]
+
+
 def test_alert_link_opens_incident_in_chromium(served_app, tmp_path: Path) -> None:
     chromium = require_binary("chromium")
     base, ids = served_app
@@ -115,6 +130,19 @@ def test_alert_link_opens_incident_in_chromium(served_app, tmp_path: Path) -> No
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            # The link on the alert itself: model, version, segment, feature, window range.
+            page.goto(_alert_link(base), wait_until="domcontentloaded")
+            page.get_by_role("heading", name="Investigation: churn").wait_for(
+                timeout=ELEMENT_TIMEOUT_MS
+            )
+            page.get_by_role("heading", name="income", exact=True).wait_for(
+                timeout=ELEMENT_TIMEOUT_MS
+            )
+            _settle(page)
+            body = page.inner_text("body")
+            assert "Windows drifted" in body and "Traceback" not in body
+            assert "1 / 1" in body  # the one window the alert points at drifted
+            # The incident recorded for the alert (link from Alertmanager or the overview).
             # The link an alert's investigation annotation carries.
             page.goto(f"{base}/?incident={ids['churn']}", wait_until="domcontentloaded")
             heading = page.get_by_role("heading", name=f"Incident #{ids['churn']}")

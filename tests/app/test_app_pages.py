@@ -34,6 +34,15 @@ from monitor.store import open_store
 from monitor.store.schema import IncidentNoteRow, IncidentRow
 
 
+@pytest.fixture(autouse=True)
+def _no_component_scan(monkeypatch) -> None:
+    # Every new AppTest scans all installed distributions for custom components
+    # (about 1.5 s on this machine); the app uses none.
+    from streamlit.components.v2 import manifest_scanner
+
+    monkeypatch.setattr(manifest_scanner, "scan_component_manifests", lambda *a, **k: [])
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path: Path, monkeypatch) -> str:
     if request.param == "sqlite":
