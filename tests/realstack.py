@@ -20,6 +20,7 @@ Nothing here talks to anything but 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -52,8 +53,10 @@ __all__ = [
     "StackError",
     "WebhookReceiver",
     "alertmanager",
+    "MonitoringStack",
     "driftd_process",
     "free_port",
+    "monitoring_stack",
     "http_get_json",
     "prometheus",
     "wait_until",
@@ -568,3 +571,59 @@ def driftd_process(
             yield DriftdProcess(f"http://{HOST}:{port}", f"{HOST}:{port}", process)
         finally:
             process.stop(timeout=20.0)
+
+
+# --------------------------------------------------------------------------- the whole chain
+
+
+@dataclass
+class MonitoringStack:
+    """driftd scraped by Prometheus, optionally alerting through Alertmanager to two webhooks."""
+
+    daemon: DriftdProcess
+    prometheus: Prometheus
+    alertmanager: Alertmanager | None = None
+    pager: WebhookReceiver | None = None
+    ticket: WebhookReceiver | None = None
+
+
+@contextmanager
+def monitoring_stack(
+    config_path: Path,
+    *,
+    port: int,
+    rule_files: Mapping[str, str] | None = None,
+    alertmanager_config: Callable[[str, str], Mapping[str, Any]] | None = None,
+    job: str = "driftd",
+    startup_timeout: float = 120.0,
+) -> Iterator[MonitoringStack]:
+    """``driftd run`` + Prometheus (+ Alertmanager with a pager and a ticket webhook).
+
+    The broker is the caller's (the ``kafka_bootstrap`` fixture, named in the config
+    file). Everything started here is stopped on exit, in reverse order.
+
+    Parameters
+    ----------
+    config_path
+        driftd.yaml with ``http.port`` = ``port``.
+    rule_files
+        Rule files for Prometheus (file name -> text).
+    alertmanager_config
+        Builds the Alertmanager config from (pager URL, ticket URL); no Alertmanager
+        when None. ``alerts.alertmanager.alertmanager_config`` fits, with short timings.
+    job
+        Scrape job name of driftd (the rules' ``--job``).
+    """
+    with contextlib.ExitStack() as stack:
+        pager = ticket = am = None
+        if alertmanager_config is not None:
+            pager = stack.enter_context(webhook_receiver(path="/pager"))
+            ticket = stack.enter_context(webhook_receiver(path="/ticket"))
+            am = stack.enter_context(alertmanager(alertmanager_config(pager.url, ticket.url)))
+        daemon = stack.enter_context(driftd_process(config_path, port=port, startup_timeout=startup_timeout))
+        prom = stack.enter_context(prometheus(
+            targets={job: [daemon.address]}, rule_files=rule_files,
+            alertmanager_urls=[am.url] if am is not None else (),
+        ))
+        prom.wait_target_up(job)
+        yield MonitoringStack(daemon, prom, am, pager, ticket)
