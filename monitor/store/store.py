@@ -337,7 +337,7 @@ class Store:
         end: float | datetime | None = None,
     ) -> list[WindowRecord]:
         """Windows of ``model`` with ``start <= window_start < end``, oldest first."""
-        query = select(WindowResultRow).where(WindowResultRow.model == model)
+        query = select(*_W.c).where(WindowResultRow.model == model)
         if version is not None:
             query = query.where(WindowResultRow.version == version)
         if segment is not None:
@@ -350,7 +350,7 @@ class Store:
             WindowResultRow.window_start, WindowResultRow.version, WindowResultRow.segment
         )
         with self.transaction("windows") as session:
-            return [window_record(row) for row in session.scalars(query)]
+            return [window_record(row) for row in session.execute(query)]
 
     def feature_results(
         self,
@@ -368,7 +368,12 @@ class Store:
         included when named).
         """
         query = (
-            select(FeatureResultRow, WindowResultRow.version, WindowResultRow.segment)
+            # Plain columns, not ORM entities: several times faster for thousands of rows.
+            select(
+                *_F.c,
+                WindowResultRow.version.label("window_version"),
+                WindowResultRow.segment.label("window_segment"),
+            )
             .join(WindowResultRow, FeatureResultRow.window_id == WindowResultRow.id)
             .where(
                 FeatureResultRow.model == model,
@@ -390,7 +395,10 @@ class Store:
             FeatureResultRow.method,
         )
         with self.transaction("feature_results") as session:
-            return [feature_record(row, v, s) for row, v, s in session.execute(query)]
+            return [
+                feature_record(row, row.window_version, row.window_segment)
+                for row in session.execute(query)
+            ]
 
     def models(self) -> list[ModelSummary]:
         """Each (model, version) with windows: window count and newest window."""
