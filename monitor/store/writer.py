@@ -36,9 +36,11 @@ __all__ = ["StoreWriter"]
 
 log = logging.getLogger(__name__)
 
-REPORTS = "reports"
-EXPLANATIONS = "explanations"
-CHECKPOINT = "checkpoint"
+# Operation names (the ``operation`` label of driftd_store_errors_total and the keys of
+# ``dropped`` / ``written``) are the Store methods they call.
+REPORTS = "write_reports"
+EXPLANATIONS = "add_explanations"
+CHECKPOINT = "save_checkpoint"
 MIGRATE = "migrate"
 
 
