@@ -17,6 +17,7 @@ __all__ = [
     "PSEUDO_FEATURES",
     "calibration_frame",
     "drift_ratio",
+    "heatmap_bucket_seconds",
     "heatmap_matrix",
     "metric_frame",
     "metric_names",
@@ -187,24 +188,24 @@ def summed_counts(results: pd.DataFrame, feature: str) -> list[float] | None:
     return total.tolist()
 
 
-def heatmap_matrix(results: pd.DataFrame, max_columns: int = MAX_HEATMAP_COLUMNS) -> pd.DataFrame:
-    """Feature × window matrix of ``score / threshold``; long ranges keep each bucket's maximum."""
-    data = results[~results["feature"].isin(PSEUDO_FEATURES)]
-    if data.empty:
+def heatmap_matrix(cells: pd.DataFrame) -> pd.DataFrame:
+    """Feature × time matrix from ``(feature, window_start, ratio)`` cells, worst feature last.
+
+    Plotly draws the last row on top, so the most drifted feature heads the heatmap.
+    """
+    if cells.empty:
         return pd.DataFrame()
-    frame = pd.DataFrame(
-        {"feature": data["feature"], "window_start": data["window_start"],
-         "ratio": drift_ratio(data)}
-    )
-    starts = frame["window_start"].drop_duplicates().sort_values()
-    if len(starts) > max_columns:
-        # Buckets counted from the first window, sized so that at most max_columns remain.
-        first = starts.iloc[0]
-        span = (starts.iloc[-1] - first).total_seconds()
-        bucket = pd.Timedelta(seconds=math.floor(span / max_columns) + 1)
-        frame["window_start"] = first + ((frame["window_start"] - first) // bucket) * bucket
-    matrix = frame.pivot_table(
-        index="feature", columns="window_start", values="ratio", aggfunc="max"
-    )
-    order = matrix.max(axis=1).sort_values(ascending=True).index  # worst at the top
+    matrix = cells.pivot_table(index="feature", columns="window_start", values="ratio",
+                               aggfunc="max")
+    order = matrix.max(axis=1).sort_values(ascending=True, kind="stable").index
     return matrix.loc[order]
+
+
+def heatmap_bucket_seconds(start: pd.Timestamp, end: pd.Timestamp, window_seconds: float,
+                           max_columns: int = MAX_HEATMAP_COLUMNS) -> int:
+    """Column width of the heatmap: one window, or wider so that at most max_columns remain."""
+    span = (pd.Timestamp(end) - pd.Timestamp(start)).total_seconds()
+    width = max(int(window_seconds), 1)
+    if span / width > max_columns:
+        width = math.floor(span / max_columns) + 1
+    return width

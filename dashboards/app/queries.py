@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Integer, case, cast, extract, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboards.app.params import AppError
@@ -41,6 +41,7 @@ __all__ = [
     "add_note",
     "baseline_profile",
     "clear_cache",
+    "drift_heatmap",
     "explanation",
     "explanations",
     "feature_results",
@@ -351,6 +352,60 @@ def feature_results(
         select(*selected).join(_W, _F.window_id == _W.id), model, version, segment, start, end
     ).order_by(_W.window_start, _F.feature)
     return _frame(_rows(url, statement), columns, ("window_start",))
+
+
+def _epoch_seconds(column, dialect: str):
+    if dialect == "postgresql":
+        return func.floor(extract("epoch", column))
+    # SQLite keeps UTC datetimes as text; strftime('%s') reads them as UTC.
+    return cast(func.strftime("%s", column), Integer)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def drift_heatmap(
+    url: str,
+    model: str,
+    version: str,
+    segment: str,
+    start: datetime,
+    end: datetime,
+    bucket_seconds: int,
+) -> pd.DataFrame:
+    """Largest drift ratio per feature and time bucket, aggregated in the database.
+
+    The ratio is ``score / threshold`` (``threshold / score`` for methods whose score
+    falls with drift), so ≥ 1 means the threshold was crossed. Thirty days of one
+    model are 430k feature rows; grouping them in SQL returns at most
+    features × buckets rows instead.
+    """
+    from detectors.registry import REGISTRY
+
+    dialect = get_engine(url).dialect.name
+    lower = sorted(name for name, spec in REGISTRY.items() if not spec.higher_is_drift)
+    forward = _F.score / func.nullif(_F.threshold, 0)
+    ratio = forward
+    if lower:
+        ratio = case((_F.method.in_(lower), _F.threshold / func.nullif(_F.score, 0)),
+                     else_=forward)
+    origin = int(start.timestamp())
+    # Non-negative offsets, so integer division is the floor on both databases.
+    bucket = cast((_epoch_seconds(_W.window_start, dialect) - origin) / bucket_seconds, Integer)
+    if dialect == "postgresql":
+        bucket = cast(
+            func.floor((_epoch_seconds(_W.window_start, dialect) - origin) / bucket_seconds),
+            Integer,
+        )
+    statement = _window_filter(
+        select(_F.feature, bucket.label("bucket"), func.max(ratio).label("ratio"))
+        .join(_W, _F.window_id == _W.id)
+        .where(_F.feature.not_in(("__prediction__", "__label__"))),
+        model, version, segment, start, end,
+    ).group_by(_F.feature, bucket)
+    frame = pd.DataFrame(_rows(url, statement), columns=["feature", "bucket", "ratio"])
+    frame["window_start"] = pd.to_datetime(
+        origin + frame["bucket"].astype("int64") * bucket_seconds, unit="s", utc=True
+    )
+    return frame[["feature", "window_start", "ratio"]]
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 
-from dashboards.app.frames import heatmap_matrix, metric_frame, rank_features, summed_counts
+from dashboards.app.frames import (
+    heatmap_bucket_seconds,
+    heatmap_matrix,
+    metric_frame,
+    rank_features,
+    summed_counts,
+)
 from dashboards.app.params import ParamError, parse_route, parse_time
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -96,16 +103,25 @@ def test_rank_features_weighs_drift_by_importance() -> None:
         [0.75, 0.25])
 
 
-def test_summed_counts_and_heatmap() -> None:
+def test_summed_counts() -> None:
     results = _results()
     assert summed_counts(results, "a") == [0 + 1 + 2 + 3, 4]
     assert summed_counts(results, "zzz") is None
-    matrix = heatmap_matrix(results)
+
+
+def test_heatmap_matrix_and_bucket_width() -> None:
+    t0 = pd.Timestamp("2026-11-20 10:00", tz="UTC")
+    cells = pd.DataFrame({"feature": ["a", "a", "b", "b"],
+                          "window_start": [t0, t0 + pd.Timedelta(minutes=5)] * 2,
+                          "ratio": [0.2, 1.5, 0.9, 0.8]})
+    matrix = heatmap_matrix(cells)
     assert list(matrix.index) == ["b", "a"]  # worst feature last (drawn on top)
-    assert matrix.loc["a"].max() == pytest.approx(1.5)
-    bucketed = heatmap_matrix(results, max_columns=2)
-    assert bucketed.shape == (2, 2)
-    assert bucketed.loc["a"].max() == pytest.approx(1.5)  # the bucket keeps its maximum
+    assert matrix.loc["a"].tolist() == [0.2, 1.5]
+    day = pd.Timedelta(days=1)
+    assert heatmap_bucket_seconds(t0, t0 + day, 300) == 300  # 288 windows fit
+    width = heatmap_bucket_seconds(t0, t0 + 30 * day, 300)
+    assert math.ceil(30 * 86_400 / width) <= 288  # at most 288 columns
+    assert width <= 30 * 86_400 / 288 + 1  # and no wider than needed
 
 
 def test_metric_frame_reads_value_and_interval() -> None:

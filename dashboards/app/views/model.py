@@ -12,6 +12,7 @@ from dashboards.app.frames import (
     CALIBRATION_ORDER,
     PERFORMANCE_ORDER,
     calibration_frame,
+    heatmap_bucket_seconds,
     heatmap_matrix,
     metric_frame,
     metric_names,
@@ -80,14 +81,21 @@ def render(url: str, route: Route) -> None:
     st.caption(f"{len(windows)} windows from {fmt_time(windows['window_start'].iloc[0])} to "
                f"{fmt_time(windows['window_end'].iloc[-1])}")
 
-    results = queries.feature_results(url, model, version, segment, start, end,
-                                      with_counts=False)
-    matrix = heatmap_matrix(results)
+    first_start = windows["window_start"].iloc[0]
+    last_end = windows["window_end"].iloc[-1]
+    window_seconds = (windows["window_end"] - windows["window_start"]).dt.total_seconds().min()
+    bucket = heatmap_bucket_seconds(first_start, last_end, window_seconds)
+    matrix = heatmap_matrix(queries.drift_heatmap(
+        url, model, version, segment, first_start.to_pydatetime(), last_end.to_pydatetime(),
+        bucket,
+    ))
     if matrix.empty:
         st.info("No feature results in this range.")
     else:
-        st.plotly_chart(charts.drift_heatmap(matrix, f"Drift by feature — {model} {version}"),
-                        key="heatmap")
+        width = f"{bucket // 60} min" if bucket < 7200 else f"{bucket / 3600:.1f} h"
+        st.plotly_chart(charts.drift_heatmap(
+            matrix, f"Drift by feature — {model} {version} (largest per {width})"),
+            key="heatmap")
     perf, calib, attr, incidents_tab = st.tabs(
         ["Performance", "Calibration", "Attribution", "Incidents"]
     )
