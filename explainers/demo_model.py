@@ -47,12 +47,12 @@ def train_demo_model(
         value, or ``"1"``/``True``, is the positive class), more a regressor when
         numeric.
     path
-        Where to write the model (``.txt`` recommended).
+        Where to write the model; the suffix is set to ``.txt`` (LightGBM text).
 
     Returns
     -------
     Path
-        ``path``; load it with :func:`explainers.loading.load_model`.
+        The file written; load it with :func:`explainers.loading.load_model`.
     """
     import lightgbm
 
@@ -70,7 +70,7 @@ def train_demo_model(
         model = lightgbm.LGBMRegressor(**options).fit(X, y.astype("float64"))
     else:
         model = lightgbm.LGBMClassifier(**options).fit(X, y.astype(str))
-    path = Path(path)
+    path = Path(path).with_suffix(".txt")
     path.parent.mkdir(parents=True, exist_ok=True)
     model.booster_.save_model(str(path))
     return path

@@ -225,10 +225,22 @@ class ExplainService:
         if source is None:
             return None
         if callable(source) and not isinstance(source, Mapping):
-            return source(model, version)
+            return source(model, version) if version is not None else None
         if version is not None and (model, version) in source:
             return source[(model, version)]
         return source.get(model)
+
+    def _start_baseline(self, name: str, settings: ModelSettings) -> Any:
+        """A baseline for set-up (background rows, feature names) before any version is seen."""
+        baseline = self._baseline(name)
+        if baseline is None and settings.baseline is not None:
+            from monitor.baseline import BaselineError, load_baseline
+
+            try:
+                baseline = load_baseline(settings.baseline)
+            except BaselineError as exc:
+                log.warning("model %s: %s", name, exc)
+        return baseline
 
     def _prepare(self, name: str, settings: ModelSettings, shap_missing: bool) -> _Model:
         policy = SamplingPolicy(
@@ -249,7 +261,7 @@ class ExplainService:
                 settings.model_file, name=name, sha256=settings.model_sha256,
                 trust_pickle=settings.trust_pickle, trusted_types=trusted,
             )
-            baseline = self._baseline(name)
+            baseline = self._start_baseline(name, settings)
             names = loaded.feature_names
             if names is None:
                 if baseline is None:

@@ -8,6 +8,7 @@ worker fails its tasks with the load error, which the service counts.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from explainers.errors import ExplainError
 
 __all__ = ["WorkerModel", "WorkerResult", "explain", "initialize", "ping"]
 
+WORKER_NICENESS = 10
 # Per-process state, set by initialize() in each worker (never in the daemon itself).
 _EXPLAINERS: dict[str, object] = {}
 
@@ -52,6 +54,12 @@ def initialize(models: Sequence[WorkerModel]) -> None:
     """Pool initializer: load and warm up every model's explainer."""
     # Ctrl-C reaches the whole process group; the daemon decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Explanations are best effort: when CPU is short, ingest wins and the bounded
+    # queue drops (and counts) what the workers cannot keep up with.
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
     from explainers.loading import load_model
     from explainers.shap_backend import make_explainer
 
@@ -71,8 +79,6 @@ def initialize(models: Sequence[WorkerModel]) -> None:
 
 def ping() -> int:
     """A no-op task: submitting it starts a worker (and runs its initializer)."""
-    import os
-
     return os.getpid()
 
 

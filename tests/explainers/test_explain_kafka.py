@@ -1,0 +1,210 @@
+"""Explanations in the running daemon, fed from the real broker.
+
+* With SHAP on, every sampled prediction (picked by an independent re-implementation
+  of the sampling hash) has its explanation in the store, additive to the model's
+  log-odds, and closed windows carry an attribution summary.
+* Under an explain rate that saturates the pool, ingest throughput stays at >= 90 %
+  of the SHAP-off run and the drops are counted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kafka import KafkaProducer
+
+from explainers import global_importances, load_model
+from explainers.demo_model import train_demo_model
+from explainers.encoding import FeatureEncoder
+from monitor.baseline import build_baseline
+from monitor.config import load_settings
+from monitor.daemon import Daemon
+from monitor.simulate import Scenario, encode, prediction_events, training_frame
+
+pytestmark = pytest.mark.integration
+shap = pytest.importorskip("shap")
+
+T0 = 1_767_225_600.0  # a multiple of the window size
+SCENARIO = Scenario(model="credit", version="v1", seed=31)
+BASE_RATE = 0.05
+_MASK = (1 << 64) - 1
+
+
+def sampled(prediction_id: str, rate: float) -> bool:
+    """The documented sampling rule, written out independently of explainers.sampling."""
+    h = 0xCBF29CE484222325
+    for char in prediction_id:
+        h = ((h ^ ord(char)) * 0x100000001B3) & _MASK
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & _MASK
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & _MASK
+    h ^= h >> 31
+    return (h >> 11) / 2.0**53 < rate
+
+
+@pytest.fixture(scope="module")
+def credit_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    directory = tmp_path_factory.mktemp("credit")
+    frame = training_frame(SCENARIO, n=20_000)
+    features = frame.drop(columns=["prediction", "score"])
+    path = train_demo_model(features, "target", directory / "credit.txt")
+    importances = global_importances(path, features.drop(columns=["target"]))
+    baseline = build_baseline(frame, SCENARIO.model, SCENARIO.version, target="target", prediction="prediction",
+                              score="score", importances=importances)
+    baseline_dir = directory / "baselines"
+    baseline.save(baseline_dir / SCENARIO.model / f"{SCENARIO.version}.json")
+    return {"path": path, "baseline_dir": baseline_dir}
+
+
+def _settings(tmp_path: Path, kafka_bootstrap: str, topic: str, group: str, model: dict, explain: dict):
+    return load_settings(
+        None,
+        kafka={
+            "bootstrap_servers": kafka_bootstrap, "group_id": group,
+            "predictions_topic": topic, "labels_topic": f"{topic}.labels",
+            "dead_letter_topic": f"{topic}.dlq", "max_poll_interval_ms": 3000,
+            "session_timeout_ms": 6000, "heartbeat_interval_ms": 500,
+        },
+        models=[{"name": SCENARIO.model, "model_file": str(model["path"])}],
+        baseline_dir=str(model["baseline_dir"]),
+        store={"url": f"sqlite:///{tmp_path / f'{group}.db'}"},
+        http={"port": 0},
+        windows={"size_seconds": 300, "allowed_lateness_seconds": 30, "min_events": 200},
+        checkpoint={"interval_seconds": 1},
+        labels={"enabled": False},
+        explain=explain,
+    )
+
+
+def _produce(kafka_bootstrap: str, topic: str, events: list[dict]) -> None:
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=20, batch_size=256 * 1024)
+    for value in encode(events):
+        producer.send(topic, value, key=b"credit")
+    producer.flush()
+    producer.close()
+
+
+def _wait(condition, timeout: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+def test_every_sampled_prediction_is_explained_in_the_store(
+    credit_model: dict, tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}.predictions"
+    n = 12_000  # 10 minutes of event time: two windows, the first closed by the watermark
+    events, _ = prediction_events(SCENARIO, T0, n, 20.0, seed=5)
+    explain = {"enabled": True, "workers": 1, "queue_size": 20_000, "base_rate": BASE_RATE,
+               "near_threshold_band": 0.0, "drifted_window_rate": 0.0, "max_per_second": 1e6}
+    daemon = Daemon(_settings(tmp_path, kafka_bootstrap, topic, f"{topic_prefix}-g", credit_model, explain))
+    try:
+        assert daemon.explainer is not None and daemon.explainer.load_errors == {}
+        daemon.start()
+        _produce(kafka_bootstrap, topic, events)
+        expected = {e["prediction_id"] for e in events if sampled(e["prediction_id"], BASE_RATE)}
+        registry = daemon.registry
+        stored_count = lambda: registry.get_sample_value("driftd_explanations_total", {"model": "credit"}) or 0  # noqa: E731
+        assert _wait(lambda: (registry.get_sample_value("driftd_events_total", {"model": "credit", "version": "v1"}) or 0) >= n, 90)
+        assert _wait(lambda: stored_count() >= len(expected), 120), (stored_count(), len(expected))
+        assert daemon.writer.flush(30)
+        assert _wait(lambda: any(r.attribution is not None for r in daemon.pipeline.recent.values()), 30)
+        reports = list(daemon.pipeline.recent.values())
+        store = daemon.store
+        assert (registry.get_sample_value("driftd_explain_dropped_total", {"model": "credit", "reason": "queue_full"}) or 0) == 0
+    finally:
+        daemon.stop()
+
+    from monitor.store import open_store
+
+    store = open_store(daemon.settings.store.url)
+    by_id = {}
+    for window_start in (T0, T0 + 300):
+        for record in store.explanations_for_window("credit", "v1", window_start, limit=10_000):
+            by_id[record.prediction_id] = record
+    assert set(by_id) == expected
+    assert stored_count() == len(expected)
+    assert abs(len(expected) / n - BASE_RATE) < 4 * math.sqrt(BASE_RATE * (1 - BASE_RATE) / n)
+
+    # Each stored explanation: right window and segment, and additive to the model's log-odds.
+    source = {e["prediction_id"]: e for e in events}
+    loaded = load_model(credit_model["path"])
+    encoder = FeatureEncoder(loaded.feature_names, loaded.categories)
+    import pandas as pd
+
+    ids = sorted(by_id)
+    frame = pd.DataFrame([source[i]["features"] for i in ids])
+    margins = loaded.output(encoder.from_frame(frame))[:, 0]
+    totals = np.array([by_id[i].base_value + sum(by_id[i].shap_values.values()) for i in ids])
+    np.testing.assert_allclose(totals, margins, atol=1e-6)
+    for i in ids:
+        record, event = by_id[i], source[i]
+        assert record.window_start.timestamp() == T0 + 300 * ((event["timestamp"] - T0) // 300)
+        assert record.segment == f"region={event['segment']['region']}"
+        assert record.reason == "base_rate" and record.explainer == "tree/log_odds"
+
+    # Closed windows carry attribution: same model, same inputs as the baseline -> no drift.
+    with_attribution = [r for r in reports if r.attribution is not None]
+    assert with_attribution
+    for report in with_attribution:
+        summary = report.attribution
+        assert summary.n_explanations == sum(
+            1 for i in ids if by_id[i].segment == report.key.segment and by_id[i].window_start.timestamp() == report.window_start
+        )
+        assert summary.ndcg > 0.9 and not summary.drifted
+    store.close()
+
+
+def _ingest_seconds(daemon: Daemon, n: int, timeout: float = 180) -> float:
+    """Wall time from the first to the n-th accepted event."""
+    registry = daemon.registry
+    accepted = lambda: registry.get_sample_value("driftd_events_total", {"model": "credit", "version": "v1"}) or 0  # noqa: E731
+    deadline = time.monotonic() + timeout
+    while accepted() == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    started = time.perf_counter()
+    while accepted() < n and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert accepted() >= n, f"only {accepted()} of {n} events ingested"
+    return time.perf_counter() - started
+
+
+@pytest.mark.slow
+def test_saturated_explanations_keep_ingest_throughput(
+    credit_model: dict, tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    topic = f"{topic_prefix}.predictions"
+    n = 80_000
+    events, _ = prediction_events(SCENARIO, T0, n, 200.0, seed=6)
+    _produce(kafka_bootstrap, topic, events)  # consumed from the start by each run below
+    off = {"enabled": False}
+    on = {"enabled": True, "workers": 1, "queue_size": 2000, "base_rate": 1.0, "max_per_second": 1e9}
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    dropped = 0.0
+    for run, explain in enumerate([off, on, off, on]):
+        name = "on" if explain["enabled"] else "off"
+        daemon = Daemon(_settings(tmp_path, kafka_bootstrap, topic, f"{topic_prefix}-{run}", credit_model, explain))
+        try:
+            if daemon.explainer is not None:
+                assert daemon.explainer.wait_ready(180)  # measure with the workers busy, not starting
+            daemon.start()
+            rates[name].append(n / _ingest_seconds(daemon, n))
+            if daemon.explainer is not None:
+                registry = daemon.registry
+                dropped += registry.get_sample_value("driftd_explain_dropped_total", {"model": "credit", "reason": "queue_full"}) or 0
+                assert (registry.get_sample_value("driftd_explanations_total", {"model": "credit"}) or 0) > 0
+        finally:
+            daemon.stop()
+    ratio = np.mean(rates["on"]) / np.mean(rates["off"])
+    print(f"ingest events/s: off {rates['off']}, on {rates['on']}, ratio {ratio:.3f}")
+    assert dropped > 0, "the pool was not saturated"
+    assert ratio >= 0.9, f"SHAP on ingests at {ratio:.1%} of SHAP off: {rates}"
