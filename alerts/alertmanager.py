@@ -38,7 +38,7 @@ RECEIVER_PATH = "/api/v1/alerts"
 def incidents_url(settings: Settings) -> str:
     """URL of driftd's own alert receiver, from the ``http`` section of the configuration."""
     host = settings.http.host
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a bind-all address is not a target
+    if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     return f"http://{host}:{settings.http.port}{RECEIVER_PATH}"
 
@@ -70,10 +70,16 @@ def alertmanager_config(
         Alertmanager timings (tests use seconds).
     """
     routes: list[dict[str, Any]] = []
-    receivers: list[dict[str, Any]] = [{"name": "null"}, _webhook("pager", pager_url), _webhook("ticket", ticket_url)]
+    receivers: list[dict[str, Any]] = [
+        {"name": "null"},
+        _webhook("pager", pager_url),
+        _webhook("ticket", ticket_url),
+    ]
     if incidents_receiver_url:
         receivers.append(_webhook("driftd-incidents", incidents_receiver_url))
-        routes.append({"receiver": "driftd-incidents", "matchers": [ALERT_NAME_MATCHER], "continue": True})
+        routes.append(
+            {"receiver": "driftd-incidents", "matchers": [ALERT_NAME_MATCHER], "continue": True}
+        )
     routes += [
         {
             "receiver": "pager",

@@ -19,10 +19,14 @@ import typer
 
 app = typer.Typer(no_args_is_help=True)
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="driftd.yaml", exists=True, dir_okay=False)]
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="driftd.yaml", exists=True, dir_okay=False)
+]
 JobOption = Annotated[str, typer.Option("--job", help="Prometheus job name that scrapes driftd.")]
 RateOption = Annotated[str, typer.Option("--rate-window", help="Range of rate() in the rules.")]
-PromtoolOption = Annotated[str | None, typer.Option("--promtool", help="Path of promtool (default: PATH).")]
+PromtoolOption = Annotated[
+    str | None, typer.Option("--promtool", help="Path of promtool (default: PATH).")
+]
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -30,7 +34,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _settings(config: Path):  # noqa: ANN202 - Settings, imported lazily
+def _settings(config: Path):
     from monitor.config import ConfigError, load_settings
 
     try:
@@ -55,7 +59,9 @@ def _rule_files(config: Path, job: str, rate_window: str) -> dict[str, str]:
 @app.command()
 def generate(
     config: ConfigOption,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the rule files into.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory to write the rule files into.")
+    ],
     job: JobOption = "driftd",
     rate_window: RateOption = "5m",
 ) -> None:
@@ -69,7 +75,9 @@ def generate(
 
 @app.command("test")
 def test_rules(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory written by `rules generate`.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory written by `rules generate`.")
+    ],
     promtool: PromtoolOption = None,
 ) -> None:
     """Run `promtool check rules` and `promtool test rules` on the files in OUT."""
@@ -93,9 +101,14 @@ def test_rules(
 @app.command()
 def push(
     config: ConfigOption,
-    rules_dir: Annotated[Path, typer.Option("--rules-dir", help="Directory Prometheus loads rules from.")],
+    rules_dir: Annotated[
+        Path, typer.Option("--rules-dir", help="Directory Prometheus loads rules from.")
+    ],
     prometheus_url: Annotated[
-        str | None, typer.Option("--prometheus-url", help="Prometheus to reload (needs --web.enable-lifecycle).")
+        str | None,
+        typer.Option(
+            "--prometheus-url", help="Prometheus to reload (needs --web.enable-lifecycle)."
+        ),
     ] = None,
     job: JobOption = "driftd",
     rate_window: RateOption = "5m",
@@ -112,13 +125,18 @@ def push(
     files = _rule_files(config, job, rate_window)
     try:
         result = push_rule_files(
-            {RULES_FILE: files[RULES_FILE]}, rules_dir, prometheus_url,
-            promtool=promtool, require_check=require_check,
+            {RULES_FILE: files[RULES_FILE]},
+            rules_dir,
+            prometheus_url,
+            promtool=promtool,
+            require_check=require_check,
         )
     except AlertsError as error:
         _fail(str(error))
     if not result.checked:
-        typer.echo("warning: promtool not found; rules were not checked before installing", err=True)
+        typer.echo(
+            "warning: promtool not found; rules were not checked before installing", err=True
+        )
     for path in result.written:
         typer.echo(f"installed {path}")
     if result.reloaded:
@@ -130,15 +148,22 @@ def alertmanager(
     config: ConfigOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write (alertmanager.yml).")],
     pager_url: Annotated[str, typer.Option("--pager-url", help="Webhook that pages (critical).")],
-    ticket_url: Annotated[str, typer.Option("--ticket-url", help="Webhook that opens tickets (warning).")],
+    ticket_url: Annotated[
+        str, typer.Option("--ticket-url", help="Webhook that opens tickets (warning).")
+    ],
     incidents_url: Annotated[
         str | None,
-        typer.Option("--incidents-url", help="driftd's receiver; default from http.host/http.port."),
+        typer.Option(
+            "--incidents-url", help="driftd's receiver; default from http.host/http.port."
+        ),
     ] = None,
     record_incidents: Annotated[
-        bool, typer.Option("--record-incidents/--no-record-incidents", help="Send alerts to driftd too.")
+        bool,
+        typer.Option("--record-incidents/--no-record-incidents", help="Send alerts to driftd too."),
     ] = True,
-    amtool: Annotated[str | None, typer.Option("--amtool", help="Path of amtool (default: PATH).")] = None,
+    amtool: Annotated[
+        str | None, typer.Option("--amtool", help="Path of amtool (default: PATH).")
+    ] = None,
 ) -> None:
     """Write the Alertmanager config (critical pages, warning tickets, info nobody)."""
     from alerts.alertmanager import alertmanager_config
@@ -150,7 +175,9 @@ def alertmanager(
     settings = _settings(config)
     receiver = (incidents_url or default_incidents_url(settings)) if record_incidents else None
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(dump_yaml(alertmanager_config(pager_url, ticket_url, receiver)), encoding="utf-8")
+    out.write_text(
+        dump_yaml(alertmanager_config(pager_url, ticket_url, receiver)), encoding="utf-8"
+    )
     typer.echo(f"wrote {out}")
     if find_tool("amtool", amtool) is None:
         typer.echo("warning: amtool not found; the config was not checked", err=True)

@@ -29,7 +29,7 @@ import orjson
 from alerts.errors import AlertsError, ReloadFailed, ToolMissing
 from alerts.tools import find_tool, promtool_check_rules
 
-__all__ = ["PushResult", "push_rule_files", "reload_prometheus", "loaded_groups"]
+__all__ = ["PushResult", "loaded_groups", "push_rule_files", "reload_prometheus"]
 
 RELOAD_TIMEOUT_S = 30.0
 
@@ -94,7 +94,9 @@ def push_rule_files(
     """
     rules_dir = Path(rules_dir)
     if not rules_dir.is_dir():
-        raise AlertsError(f"rules directory {rules_dir} does not exist (create it, or fix --rules-dir)")
+        raise AlertsError(
+            f"rules directory {rules_dir} does not exist (create it, or fix --rules-dir)"
+        )
     for name in files:
         if Path(name).name != name or name.startswith("."):
             raise AlertsError(f"rule file name {name!r} must be a plain file name")
@@ -147,7 +149,7 @@ def reload_prometheus(prometheus_url: str, timeout: float = RELOAD_TIMEOUT_S) ->
     url = f"{prometheus_url.rstrip('/')}/-/reload"
     request = urllib.request.Request(url, method="POST", data=b"")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - operator URL
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         body = exc.read().decode(errors="replace").strip()
@@ -163,7 +165,7 @@ def loaded_groups(prometheus_url: str, timeout: float = 10.0) -> list[str]:
     """Names of the rule groups Prometheus has loaded (``GET /api/v1/rules``)."""
     url = f"{prometheus_url.rstrip('/')}/api/v1/rules"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - operator URL
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             body = orjson.loads(response.read())
     except (urllib.error.URLError, OSError, orjson.JSONDecodeError) as exc:
         raise ReloadFailed(f"cannot list the rules Prometheus loaded at {url}: {exc}") from exc

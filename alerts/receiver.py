@@ -49,7 +49,14 @@ _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
 )
 # Columns of IncidentRow filled from labels, with their widths.
-_LABEL_COLUMNS = {"alertname": 128, "severity": 16, "model": 128, "version": 64, "segment": 600, "feature": 256}
+_LABEL_COLUMNS = {
+    "alertname": 128,
+    "severity": 16,
+    "model": 128,
+    "version": 64,
+    "segment": 600,
+    "feature": 256,
+}
 
 SessionFactory = Callable[[], Session]
 
@@ -134,10 +141,16 @@ def parse_payload(payload: Any) -> list[AlertNotification]:
         raise WebhookError(f"body: expected a JSON object, got {type(payload).__name__}")
     version = payload.get("version")
     if version != "4":
-        shown = orjson.dumps(version).decode() if isinstance(version, (str, int, float, type(None))) else "?"
+        shown = (
+            orjson.dumps(version).decode()
+            if isinstance(version, (str, int, float, type(None)))
+            else "?"
+        )
         raise WebhookError(f'version: expected "4" (Alertmanager webhook payload v4), got {shown}')
     if payload.get("status") not in _STATUSES:
-        raise WebhookError(f"status: expected one of {', '.join(_STATUSES)}, got {payload.get('status')!r}")
+        raise WebhookError(
+            f"status: expected one of {', '.join(_STATUSES)}, got {payload.get('status')!r}"
+        )
     alerts = payload.get("alerts")
     if not isinstance(alerts, list):
         raise WebhookError(f"alerts: expected a list, got {type(alerts).__name__}")

@@ -80,7 +80,9 @@ def alert_annotations(spec: AlertSpec, r: Renderer, settings: Settings) -> dict[
         "runbook_url": f"{settings.alerts.runbook_base_url.rstrip('/')}/{spec.name}.md",
     }
     if spec.scope == "pipeline":
-        annotations["dashboard_url"] = f"{grafana}/d/{PIPELINE_UID}?var-instance={r.label_q('instance')}"
+        annotations["dashboard_url"] = (
+            f"{grafana}/d/{PIPELINE_UID}?var-instance={r.label_q('instance')}"
+        )
         return annotations
     key = f"model={r.label_q('model')}&version={r.label_q('version')}"
     annotations["dashboard_url"] = (
@@ -91,7 +93,9 @@ def alert_annotations(spec: AlertSpec, r: Renderer, settings: Settings) -> dict[
     link = f"{settings.app.url.rstrip('/')}/?{key}&segment={r.label_q('segment')}"
     if spec.scope == "feature":
         link += f"&feature={r.label_q('feature')}"
-    annotations["investigation_url"] = link + r.window_time("from", -size, 1) + r.window_time("to", 0, 1)
+    annotations["investigation_url"] = (
+        link + r.window_time("from", -size, 1) + r.window_time("to", 0, 1)
+    )
     return annotations
 
 

@@ -41,7 +41,9 @@ class TestPlan:
         stale_s = 2 * settings.windows.size_seconds + settings.windows.allowed_lateness_seconds
         # Past the rate window (exact rates), the staleness threshold, and ``for``.
         self.fire_at = self._step(self.for_s + max(rate_s, stale_s) + 2 * self.interval)
-        self.pending_at = self._step(self.for_s - self.interval) if self.for_s >= 2 * self.interval else None
+        self.pending_at = (
+            self._step(self.for_s - self.interval) if self.for_s >= 2 * self.interval else None
+        )
         # Keep-firing test: the condition holds for ``hold`` steps, then clears.
         self.hold = math.ceil(self.for_s / self.interval) + 2
         self.clear_at = self.hold * self.interval
@@ -78,11 +80,15 @@ def _num(value: float) -> str:
 
 def _window_series(case: Case) -> list[dict[str, str]]:
     """The window-end series the annotation links look up, unless the case lists its own."""
-    if case.window_end is None or any(s.selector.startswith(WINDOW_END_METRIC + "{") for s in case.series):
+    if case.window_end is None or any(
+        s.selector.startswith(WINDOW_END_METRIC + "{") for s in case.series
+    ):
         return []
     keys = ("job", "instance", "model", "version", "segment")
     inner = ",".join(f'{k}="{case.labels[k]}"' for k in keys if case.labels.get(k))
-    return [{"series": f"{WINDOW_END_METRIC}{{{inner}}}", "values": f"{_num(case.window_end)}x{10_000}"}]
+    return [
+        {"series": f"{WINDOW_END_METRIC}{{{inner}}}", "values": f"{_num(case.window_end)}x{10_000}"}
+    ]
 
 
 def _expected_alert(spec: AlertSpec, case: Case, settings: Settings) -> dict[str, Any]:
@@ -95,24 +101,34 @@ def _expected_alert(spec: AlertSpec, case: Case, settings: Settings) -> dict[str
     }
 
 
+def _inputs(case: Case, plan: TestPlan, firing: bool) -> list[dict[str, str]]:
+    rows = [{"series": s.selector, "values": plan.values(s, firing)} for s in case.series]
+    return [row for row in rows if row["values"] is not None]
+
+
 def _tests_for(spec: AlertSpec, plan: TestPlan, settings: Settings) -> Iterable[dict[str, Any]]:
     for case in spec.cases:
         fired = [_expected_alert(spec, case, settings)]
         window = _window_series(case)
-
-        def inputs(firing: bool) -> list[dict[str, str]]:
-            rows = [{"series": s.selector, "values": plan.values(s, firing)} for s in case.series]
-            return [row for row in rows if row["values"] is not None] + window
-
         checks = []
         if plan.pending_at is not None:
-            checks.append({"eval_time": f"{plan.pending_at}s", "alertname": spec.name, "exp_alerts": []})
-        checks.append({"eval_time": f"{plan.fire_at}s", "alertname": spec.name, "exp_alerts": fired})
-        yield {"interval": f"{plan.interval}s", "input_series": inputs(True), "alert_rule_test": checks}
+            checks.append(
+                {"eval_time": f"{plan.pending_at}s", "alertname": spec.name, "exp_alerts": []}
+            )
+        checks.append(
+            {"eval_time": f"{plan.fire_at}s", "alertname": spec.name, "exp_alerts": fired}
+        )
         yield {
             "interval": f"{plan.interval}s",
-            "input_series": inputs(False),
-            "alert_rule_test": [{"eval_time": f"{plan.fire_at}s", "alertname": spec.name, "exp_alerts": []}],
+            "input_series": _inputs(case, plan, True) + window,
+            "alert_rule_test": checks,
+        }
+        yield {
+            "interval": f"{plan.interval}s",
+            "input_series": _inputs(case, plan, False) + window,
+            "alert_rule_test": [
+                {"eval_time": f"{plan.fire_at}s", "alertname": spec.name, "exp_alerts": []}
+            ],
         }
         switchable = all(s.firing is not None and s.quiet is not None for s in case.series)
         if spec.keep_firing and plan.keep_s > 0 and switchable:
@@ -120,7 +136,8 @@ def _tests_for(spec: AlertSpec, plan: TestPlan, settings: Settings) -> Iterable[
                 "interval": f"{plan.interval}s",
                 "input_series": [
                     {"series": s.selector, "values": plan.switching_values(s)} for s in case.series
-                ] + window,
+                ]
+                + window,
                 "alert_rule_test": [
                     {"eval_time": f"{plan.kept_at}s", "alertname": spec.name, "exp_alerts": fired},
                     {"eval_time": f"{plan.resolved_at}s", "alertname": spec.name, "exp_alerts": []},

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Expected", "GoTemplate", "Renderer", "WINDOW_END_METRIC"]
+__all__ = ["WINDOW_END_METRIC", "Expected", "GoTemplate", "Renderer"]
 
 WINDOW_END_METRIC = "driftd_window_end_timestamp_seconds"
 
@@ -85,7 +85,10 @@ class Expected:
     window_end: float | None = None
 
     def __init__(
-        self, labels: Mapping[str, str], value: float = float("nan"), window_end: float | None = None
+        self,
+        labels: Mapping[str, str],
+        value: float = float("nan"),
+        window_end: float | None = None,
     ) -> None:
         object.__setattr__(self, "labels", dict(labels))
         object.__setattr__(self, "value_", value)

@@ -32,8 +32,12 @@ def _run(name: str, args: Sequence[str], tool: str | None) -> str:
     if executable is None:
         raise ToolMissing(f"{name} not found on PATH; install it: {_INSTALL[name]}")
     try:
-        result = subprocess.run(  # noqa: S603 - fixed tool, file arguments
-            [executable, *args], capture_output=True, text=True, timeout=TIMEOUT_S,
+        result = subprocess.run(
+            [executable, *args],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise CheckFailed(f"{name} {' '.join(args)} did not finish within {TIMEOUT_S} s") from exc

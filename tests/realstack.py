@@ -49,15 +49,15 @@ __all__ = [
     "Alertmanager",
     "DriftdProcess",
     "ManagedProcess",
+    "MonitoringStack",
     "Prometheus",
     "StackError",
     "WebhookReceiver",
     "alertmanager",
-    "MonitoringStack",
     "driftd_process",
     "free_port",
-    "monitoring_stack",
     "http_get_json",
+    "monitoring_stack",
     "prometheus",
     "wait_until",
     "webhook_receiver",
@@ -115,14 +115,14 @@ def wait_until(
 
 def http_get_json(url: str, timeout: float = 5.0) -> Any:
     """GET ``url`` and decode the JSON body."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
 
 
 def _http_status(url: str, method: str = "GET", timeout: float = 2.0) -> int:
     request = urllib.request.Request(url, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -153,9 +153,13 @@ class ManagedProcess:
     def start(self, timeout: float) -> None:
         """Start the process and wait until ``ready_url`` answers 200."""
         with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - fixed binaries, test arguments
-                self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(self.env) if self.env is not None else None, start_new_session=True,
+            self._process = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(self.env) if self.env is not None else None,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -303,7 +307,11 @@ def prometheus_config(
     if alertmanager_urls:
         config["alerting"] = {
             "alertmanagers": [
-                {"static_configs": [{"targets": [urllib.parse.urlsplit(u).netloc for u in alertmanager_urls]}]}
+                {
+                    "static_configs": [
+                        {"targets": [urllib.parse.urlsplit(u).netloc for u in alertmanager_urls]}
+                    ]
+                }
             ]
         }
     return config
@@ -345,8 +353,11 @@ def prometheus(
             (rules_dir / name).write_text(text)
         config_path = root / "prometheus.yml"
         config = prometheus_config(
-            targets=targets or {}, rules_dir=rules_dir, alertmanager_urls=alertmanager_urls,
-            scrape_interval=scrape_interval, evaluation_interval=evaluation_interval,
+            targets=targets or {},
+            rules_dir=rules_dir,
+            alertmanager_urls=alertmanager_urls,
+            scrape_interval=scrape_interval,
+            evaluation_interval=evaluation_interval,
         )
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -444,7 +455,9 @@ class WebhookReceiver:
         with self.lock:
             return list(self.payloads)
 
-    def alerts(self, alertname: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def alerts(
+        self, alertname: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
         """Every alert of every payload received so far, optionally filtered."""
         return [
             alert
@@ -459,7 +472,8 @@ class WebhookReceiver:
     ) -> dict[str, Any]:
         """Wait until an alert ``alertname`` with ``status`` arrived; return the first one."""
         found = wait_until(
-            lambda: self.alerts(alertname, status), timeout,
+            lambda: self.alerts(alertname, status),
+            timeout,
             what=f"{status} notification of {alertname} at {self.url}",
         )
         return found[0]
@@ -483,7 +497,7 @@ def webhook_receiver(
     receiver = WebhookReceiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             try:
@@ -500,7 +514,7 @@ def webhook_receiver(
             self.end_headers()
             self.wfile.write(reply)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer((HOST, 0), Handler)
@@ -527,7 +541,7 @@ class DriftdProcess:
     process: ManagedProcess
 
     def metrics_text(self) -> str:
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
             return response.read().decode()
 
     def stop(self, timeout: float = 20.0) -> int | None:
@@ -620,10 +634,15 @@ def monitoring_stack(
             pager = stack.enter_context(webhook_receiver(path="/pager"))
             ticket = stack.enter_context(webhook_receiver(path="/ticket"))
             am = stack.enter_context(alertmanager(alertmanager_config(pager.url, ticket.url)))
-        daemon = stack.enter_context(driftd_process(config_path, port=port, startup_timeout=startup_timeout))
-        prom = stack.enter_context(prometheus(
-            targets={job: [daemon.address]}, rule_files=rule_files,
-            alertmanager_urls=[am.url] if am is not None else (),
-        ))
+        daemon = stack.enter_context(
+            driftd_process(config_path, port=port, startup_timeout=startup_timeout)
+        )
+        prom = stack.enter_context(
+            prometheus(
+                targets={job: [daemon.address]},
+                rule_files=rule_files,
+                alertmanager_urls=[am.url] if am is not None else (),
+            )
+        )
         prom.wait_target_up(job)
         yield MonitoringStack(daemon, prom, am, pager, ticket)

@@ -30,7 +30,7 @@ from monitor.simulate import Scenario, prediction_events, training_frame
 from monitor.store import open_store
 from monitor.store.schema import IncidentRow
 from tests.conftest import require_binary
-from tests.realstack import monitoring_stack, free_port, wait_until
+from tests.realstack import free_port, monitoring_stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,22 +38,39 @@ MODEL, VERSION = "fraud", "v3"
 WINDOW = 60  # event-time seconds
 RATE = 6.0  # events per event-time second (~180 per segment and window)
 CLEAN = Scenario(model=MODEL, version=VERSION, seed=31)
-DRIFTING = Scenario(model=MODEL, version=VERSION, seed=31, drift_features=("num_0", "num_1", "num_2"),
-                    drift_start=0.0, shift=1.5)
+DRIFTING = Scenario(
+    model=MODEL,
+    version=VERSION,
+    seed=31,
+    drift_features=("num_0", "num_1", "num_2"),
+    drift_start=0.0,
+    shift=1.5,
+)
 
 
 def _config(tmp_path: Path, bootstrap: str, prefix: str, port: int) -> Path:
     frame = training_frame(CLEAN, n=4000)
-    baseline = build_baseline(frame, MODEL, VERSION, target="target", prediction="prediction", score="score")
+    baseline = build_baseline(
+        frame, MODEL, VERSION, target="target", prediction="prediction", score="score"
+    )
     config = {
         "kafka": {
             "bootstrap_servers": bootstrap,
-            "predictions_topic": f"{prefix}.predictions", "labels_topic": f"{prefix}.labels",
-            "dead_letter_topic": f"{prefix}.dead-letter", "group_id": f"{prefix}-driftd",
-            "max_poll_interval_ms": 3000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000,
+            "predictions_topic": f"{prefix}.predictions",
+            "labels_topic": f"{prefix}.labels",
+            "dead_letter_topic": f"{prefix}.dead-letter",
+            "group_id": f"{prefix}-driftd",
+            "max_poll_interval_ms": 3000,
+            "session_timeout_ms": 6000,
+            "heartbeat_interval_ms": 1000,
         },
         "windows": {"size_seconds": WINDOW, "allowed_lateness_seconds": 5, "min_events": 50},
-        "models": [{"name": MODEL, "baseline": str(baseline.save(tmp_path / "baselines" / f"{VERSION}.json"))}],
+        "models": [
+            {
+                "name": MODEL,
+                "baseline": str(baseline.save(tmp_path / "baselines" / f"{VERSION}.json")),
+            }
+        ],
         "baseline_dir": str(tmp_path / "baselines"),
         "store": {"url": f"sqlite:///{tmp_path / 'driftd.db'}"},
         "http": {"host": "127.0.0.1", "port": port},
@@ -75,9 +92,13 @@ class Traffic:
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
         self.topic, self.start = topic, start
 
-    def window(self, index: int, scenario: Scenario, n: int | None = None, offset: float = 0.0) -> None:
+    def window(
+        self, index: int, scenario: Scenario, n: int | None = None, offset: float = 0.0
+    ) -> None:
         begin = self.start + index * WINDOW + offset
-        events, _ = prediction_events(scenario, begin, n or int(WINDOW * RATE), RATE, seed=1000 + index)
+        events, _ = prediction_events(
+            scenario, begin, n or int(WINDOW * RATE), RATE, seed=1000 + index
+        )
         for event in events:
             self.producer.send(self.topic, orjson.dumps(event), key=MODEL.encode())
         self.producer.flush(timeout=10)
@@ -92,10 +113,14 @@ class Traffic:
 
 def _incidents(store, alertname: str) -> list[IncidentRow]:
     with store.session() as session:
-        return list(session.query(IncidentRow).filter_by(alertname=alertname).order_by(IncidentRow.id))
+        return list(
+            session.query(IncidentRow).filter_by(alertname=alertname).order_by(IncidentRow.id)
+        )
 
 
-def test_drift_pages_and_is_recorded_then_resolves_and_down_pages(kafka_bootstrap, topic_prefix, tmp_path):
+def test_drift_pages_and_is_recorded_then_resolves_and_down_pages(
+    kafka_bootstrap, topic_prefix, tmp_path
+):
     for binary in ("prometheus", "promtool", "prometheus-alertmanager"):
         require_binary(binary)
     port = free_port()
@@ -105,13 +130,24 @@ def test_drift_pages_and_is_recorded_then_resolves_and_down_pages(kafka_bootstra
     receiver = f"http://127.0.0.1:{port}/api/v1/alerts"
 
     def am_config(pager_url: str, ticket_url: str) -> dict:
-        return alertmanager_config(pager_url, ticket_url, receiver, group_wait="1s", group_interval="1s",
-                                   repeat_interval="1h", pager_repeat_interval="1h")
+        return alertmanager_config(
+            pager_url,
+            ticket_url,
+            receiver,
+            group_wait="1s",
+            group_interval="1s",
+            repeat_interval="1h",
+            pager_repeat_interval="1h",
+        )
 
     start = (time.time() // WINDOW - 4) * WINDOW
     traffic = Traffic(kafka_bootstrap, f"{topic_prefix}.predictions", start)
-    with monitoring_stack(config_path, port=port, rule_files={RULES_FILE: files[RULES_FILE]},
-                          alertmanager_config=am_config) as stack:
+    with monitoring_stack(
+        config_path,
+        port=port,
+        rule_files={RULES_FILE: files[RULES_FILE]},
+        alertmanager_config=am_config,
+    ) as stack:
         prom, pager = stack.prometheus, stack.pager
         assert pager is not None
         store = open_store(settings.store.url)
@@ -119,8 +155,11 @@ def test_drift_pages_and_is_recorded_then_resolves_and_down_pages(kafka_bootstra
             # Window 0 is clean: exported, and no drift alert.
             traffic.window(0, CLEAN)
             traffic.close_window(0)
-            wait_until(lambda: prom.query(f'driftd_model_drift_share_ratio{{model="{MODEL}"}}'), 60,
-                       what="the first closed window in Prometheus")
+            wait_until(
+                lambda: prom.query(f'driftd_model_drift_share_ratio{{model="{MODEL}"}}'),
+                60,
+                what="the first closed window in Prometheus",
+            )
             assert prom.alerts("DriftdModelDrift") == []
 
             # Window 1 drifts: pending first (for: 3s), then firing.
@@ -143,21 +182,31 @@ def test_drift_pages_and_is_recorded_then_resolves_and_down_pages(kafka_bootstra
             assert paged["labels"]["model"] == MODEL
             assert paged["annotations"]["runbook_url"].endswith("/DriftdModelDrift.md")
             link = paged["annotations"]["investigation_url"]
-            assert f"model={MODEL}&version={VERSION}" in link and "&from=" in link and "&to=" in link
-            incidents = wait_until(lambda: _incidents(store, "DriftdModelDrift"), 30,
-                                   what="the incident in driftd's store")
+            assert (
+                f"model={MODEL}&version={VERSION}" in link and "&from=" in link and "&to=" in link
+            )
+            incidents = wait_until(
+                lambda: _incidents(store, "DriftdModelDrift"),
+                30,
+                what="the incident in driftd's store",
+            )
             assert {i.status for i in incidents} == {"firing"}
             assert {i.model for i in incidents} == {MODEL}
-            assert all(i.annotations["investigation_url"].startswith(settings.app.url) for i in incidents)
+            assert all(
+                i.annotations["investigation_url"].startswith(settings.app.url) for i in incidents
+            )
 
             # The drift ends: a clean window closes, the alert resolves, the incident closes.
             traffic.window(2, CLEAN)
             traffic.close_window(2)
             pager.wait_for_alert("DriftdModelDrift", status="resolved", timeout=60)
             closed = wait_until(
-                lambda: all(i.status == "resolved" for i in _incidents(store, "DriftdModelDrift"))
-                and _incidents(store, "DriftdModelDrift"),
-                30, what="the incident resolved in driftd's store",
+                lambda: (
+                    all(i.status == "resolved" for i in _incidents(store, "DriftdModelDrift"))
+                    and _incidents(store, "DriftdModelDrift")
+                ),
+                30,
+                what="the incident resolved in driftd's store",
             )
             assert all(i.ends_at is not None and i.ends_at >= i.starts_at for i in closed)
             assert prom.alerts("DriftdModelDrift") == []

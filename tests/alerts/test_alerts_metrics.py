@@ -20,25 +20,36 @@ def _populated_registry() -> CollectorRegistry:
     registry, pipeline, windows = create_metrics(max_keys=2)
     for segment in ("", "region=eu", "region=us"):  # the third key is refused by the cap
         key = WindowKey("fraud", "v1", segment)
-        windows.publish(WindowReport(
-            key=key, window_start=1_700_000_000.0, window_end=1_700_000_300.0, n_events=500,
-            features=[
-                DriftResult("ks", "amount", 0.31, 1e-9, 0.1, True),
-                DriftResult("chisquare", "country", 0.05, 0.2, 0.1, False),
-                DriftResult("psi", "age", float("nan"), None, 0.2, False),
-            ],
-            prediction=[DriftResult("psi", "__prediction__", 0.4, None, 0.2, True)],
-            label=[DriftResult("chisquare", "__label__", 0.01, 0.8, 0.1, False)],
-            drift_share=1 / 3, drift_score=0.4, model_drifted=True,
-            missing_ratio={"amount": 0.3, "country": 0.0}, baseline_missing_ratio={"amount": 0.01},
-            unseen_ratio={"country": 0.12}, n_labels=250,
-            performance={m: MetricValue(0.8, 0.75, 0.85) for m in PERFORMANCE_METRICS},
-            baseline_performance={m: 0.9 for m in PERFORMANCE_METRICS},
-            estimated_performance={"accuracy": MetricValue(0.82)},
-            calibration={name: 0.1 for name in CALIBRATION_STATISTICS},
-            baseline_calibration={name: 0.05 for name in CALIBRATION_STATISTICS},
-            attribution=AttributionSummary(0.7, True, 0.9, 50, {"amount": 0.2}, {"amount": 0.5}),
-        ))
+        windows.publish(
+            WindowReport(
+                key=key,
+                window_start=1_700_000_000.0,
+                window_end=1_700_000_300.0,
+                n_events=500,
+                features=[
+                    DriftResult("ks", "amount", 0.31, 1e-9, 0.1, True),
+                    DriftResult("chisquare", "country", 0.05, 0.2, 0.1, False),
+                    DriftResult("psi", "age", float("nan"), None, 0.2, False),
+                ],
+                prediction=[DriftResult("psi", "__prediction__", 0.4, None, 0.2, True)],
+                label=[DriftResult("chisquare", "__label__", 0.01, 0.8, 0.1, False)],
+                drift_share=1 / 3,
+                drift_score=0.4,
+                model_drifted=True,
+                missing_ratio={"amount": 0.3, "country": 0.0},
+                baseline_missing_ratio={"amount": 0.01},
+                unseen_ratio={"country": 0.12},
+                n_labels=250,
+                performance={m: MetricValue(0.8, 0.75, 0.85) for m in PERFORMANCE_METRICS},
+                baseline_performance={m: 0.9 for m in PERFORMANCE_METRICS},
+                estimated_performance={"accuracy": MetricValue(0.82)},
+                calibration={name: 0.1 for name in CALIBRATION_STATISTICS},
+                baseline_calibration={name: 0.05 for name in CALIBRATION_STATISTICS},
+                attribution=AttributionSummary(
+                    0.7, True, 0.9, 50, {"amount": 0.2}, {"amount": 0.5}
+                ),
+            )
+        )
     pipeline.events.labels(model="fraud", version="v1").inc(500)
     pipeline.invalid_events.labels(reason="schema").inc()
     pipeline.late_events.labels(model="fraud").inc()
@@ -60,8 +71,14 @@ def _populated_registry() -> CollectorRegistry:
 
 
 def _promtool_check_metrics(promtool: str, text: bytes) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([promtool, "check", "metrics"], input=text.decode(), capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [promtool, "check", "metrics"],
+        input=text.decode(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.integration

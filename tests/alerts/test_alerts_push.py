@@ -81,7 +81,9 @@ def test_failed_check_keeps_the_old_rules(prom, installed):
 def test_rejected_reload_restores_the_old_rules(prom, installed):
     # Without promtool nothing stops the broken file before Prometheus does.
     with pytest.raises(ReloadFailed, match="HTTP 500") as caught:
-        push_rule_files({RULES_FILE: BROKEN_RULES}, prom.rules_dir, prom.url, promtool="/nonexistent/promtool")
+        push_rule_files(
+            {RULES_FILE: BROKEN_RULES}, prom.rules_dir, prom.url, promtool="/nonexistent/promtool"
+        )
     assert caught.value.rejected
     assert installed.read_text() == OLD_RULES
     prom.reload()  # disk and memory agree again
@@ -90,8 +92,13 @@ def test_rejected_reload_restores_the_old_rules(prom, installed):
 
 def test_required_check_without_promtool_writes_nothing(prom, installed):
     with pytest.raises(ToolMissing):
-        push_rule_files({RULES_FILE: "groups: []\n"}, prom.rules_dir, prom.url,
-                        promtool="/nonexistent/promtool", require_check=True)
+        push_rule_files(
+            {RULES_FILE: "groups: []\n"},
+            prom.rules_dir,
+            prom.url,
+            promtool="/nonexistent/promtool",
+            require_check=True,
+        )
     assert installed.read_text() == OLD_RULES
     assert _leftovers(prom.rules_dir) == []
 
@@ -114,10 +121,22 @@ def test_bad_targets_are_refused(tmp_path):
 def test_cli_push(prom, installed, tmp_path):
     config = tmp_path / "driftd.yaml"
     config.write_text("alerts: {for_duration: 1m}\n")
-    result = CliRunner().invoke(app, [
-        "push", "--config", str(config), "--rules-dir", str(prom.rules_dir),
-        "--prometheus-url", prom.url, "--require-check",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "push",
+            "--config",
+            str(config),
+            "--rules-dir",
+            str(prom.rules_dir),
+            "--prometheus-url",
+            prom.url,
+            "--require-check",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert "groups loaded: driftd-drift, driftd-pipeline, driftd-quality, driftd-recording" in result.output
+    assert (
+        "groups loaded: driftd-drift, driftd-pipeline, driftd-quality, driftd-recording"
+        in result.output
+    )
     assert "for: 1m" in installed.read_text()

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
 
-from alerts.receiver import MAX_BODY_BYTES, handle_webhook, record_notification
 from alerts.errors import WebhookError
+from alerts.receiver import MAX_BODY_BYTES, handle_webhook, record_notification
 from monitor.metrics import PipelineMetrics
 from monitor.store import Store, open_store
 from monitor.store.schema import IncidentRow
@@ -26,8 +26,11 @@ STARTS_DT = datetime(2026, 11, 23, 9, 15, 2, 123456, tzinfo=UTC)
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path) -> Iterator[Store]:
-    url = (f"sqlite:///{tmp_path / 'driftd.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_schema_url"))
+    url = (
+        f"sqlite:///{tmp_path / 'driftd.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_schema_url")
+    )
     opened = open_store(url)
     opened.migrate()
     try:
@@ -36,12 +39,24 @@ def store(request, tmp_path) -> Iterator[Store]:
         opened.close()
 
 
-def alert(status: str = "firing", fingerprint: str = "a1b2c3d4e5f60718", starts: str = STARTS,
-          ends: str = "0001-01-01T00:00:00Z", **labels: str) -> dict:
+def alert(
+    status: str = "firing",
+    fingerprint: str = "a1b2c3d4e5f60718",
+    starts: str = STARTS,
+    ends: str = "0001-01-01T00:00:00Z",
+    **labels: str,
+) -> dict:
     return {
         "status": status,
-        "labels": {"alertname": "DriftdFeatureDrift", "severity": "warning", "model": "fraud",
-                   "version": "v1", "feature": "amount", "job": "driftd", **labels},
+        "labels": {
+            "alertname": "DriftdFeatureDrift",
+            "severity": "warning",
+            "model": "fraud",
+            "version": "v1",
+            "feature": "amount",
+            "job": "driftd",
+            **labels,
+        },
         "annotations": {"summary": "drift", "investigation_url": "http://app/?model=fraud"},
         "startsAt": starts,
         "endsAt": ends,
@@ -53,9 +68,16 @@ def alert(status: str = "firing", fingerprint: str = "a1b2c3d4e5f60718", starts:
 def payload(*alerts: dict) -> dict:
     status = "resolved" if alerts and all(a["status"] == "resolved" for a in alerts) else "firing"
     return {
-        "version": "4", "groupKey": "{}:{alertname=\"DriftdFeatureDrift\"}", "truncatedAlerts": 0,
-        "status": status, "receiver": "driftd-incidents", "groupLabels": {}, "commonLabels": {},
-        "commonAnnotations": {}, "externalURL": "http://alertmanager", "alerts": list(alerts),
+        "version": "4",
+        "groupKey": '{}:{alertname="DriftdFeatureDrift"}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "driftd-incidents",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager",
+        "alerts": list(alerts),
     }
 
 
@@ -70,7 +92,13 @@ def test_firing_then_resolved_is_one_incident(store):
     assert first == again
     [row] = incidents(store)
     assert (row.status, row.alertname, row.severity, row.model, row.version, row.feature) == (
-        "firing", "DriftdFeatureDrift", "warning", "fraud", "v1", "amount")
+        "firing",
+        "DriftdFeatureDrift",
+        "warning",
+        "fraud",
+        "v1",
+        "amount",
+    )
     assert row.starts_at == STARTS_DT and row.ends_at is None
     assert row.labels["job"] == "driftd"
     assert row.annotations["investigation_url"] == "http://app/?model=fraud"
@@ -89,7 +117,9 @@ def test_new_start_is_a_new_incident_and_acknowledgement_survives_repeats(store)
         session.get(IncidentRow, first).status = "acknowledged"
     record_notification(store.session, payload(alert()))  # a repeat notification
     assert incidents(store)[0].status == "acknowledged"
-    [second] = record_notification(store.session, payload(alert(starts="2026-11-23T11:00:00+01:00")))
+    [second] = record_notification(
+        store.session, payload(alert(starts="2026-11-23T11:00:00+01:00"))
+    )
     assert second != first
     assert [r.status for r in incidents(store)] == ["acknowledged", "firing"]
     assert incidents(store)[1].starts_at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -106,9 +136,14 @@ def test_resolved_without_firing_and_reopen(store):
 
 
 def test_several_alerts_in_one_payload(store):
-    ids = record_notification(store.session, payload(
-        alert(fingerprint="01"), alert(fingerprint="02", feature="age"), alert(fingerprint="01"),
-    ))
+    ids = record_notification(
+        store.session,
+        payload(
+            alert(fingerprint="01"),
+            alert(fingerprint="02", feature="age"),
+            alert(fingerprint="01"),
+        ),
+    )
     assert ids[0] == ids[2] != ids[1]
     assert len(incidents(store)) == 2
 
@@ -147,8 +182,14 @@ BAD_BODIES = [
     (json.dumps(payload({**alert(), "fingerprint": "xyz"})).encode(), "alerts[0].fingerprint"),
     (json.dumps(payload({**alert(), "fingerprint": 12})).encode(), "alerts[0].fingerprint"),
     (json.dumps(payload({**alert(), "labels": {"severity": "warning"}})).encode(), "alertname"),
-    (json.dumps(payload({**alert(), "labels": {"alertname": "X", "model": 3}})).encode(), "labels.model"),
-    (json.dumps(payload({**alert(), "labels": {"alertname": "X", "model": "m" * 200}})).encode(), "longer than 128"),
+    (
+        json.dumps(payload({**alert(), "labels": {"alertname": "X", "model": 3}})).encode(),
+        "labels.model",
+    ),
+    (
+        json.dumps(payload({**alert(), "labels": {"alertname": "X", "model": "m" * 200}})).encode(),
+        "longer than 128",
+    ),
     (json.dumps(payload({**alert(), "startsAt": "yesterday"})).encode(), "startsAt"),
     (json.dumps(payload({**alert(), "startsAt": "0001-01-01T00:00:00Z"})).encode(), "zero time"),
     (json.dumps(payload({**alert(), "endsAt": 5})).encode(), "endsAt"),
@@ -178,18 +219,27 @@ def test_handler_counts_notifications_and_store_errors(tmp_path, postgres_url):
     metrics = PipelineMetrics(CollectorRegistry())
     store = open_store(f"sqlite:///{tmp_path / 'driftd.db'}")
     store.migrate()
-    body = json.dumps(payload(alert(), alert("resolved", fingerprint="ff", ends="2026-11-23T10:00:00Z"))).encode()
+    body = json.dumps(
+        payload(alert(), alert("resolved", fingerprint="ff", ends="2026-11-23T10:00:00Z"))
+    ).encode()
     status, reply = handle_webhook(body, store.session, metrics=metrics)
     assert status == 200 and len(json.loads(reply)["incidents"]) == 2
     registry = metrics.registry
     assert registry.get_sample_value("driftd_alert_notifications_total", {"status": "firing"}) == 1
-    assert registry.get_sample_value("driftd_alert_notifications_total", {"status": "resolved"}) == 1
+    assert (
+        registry.get_sample_value("driftd_alert_notifications_total", {"status": "resolved"}) == 1
+    )
     store.close()
     # A database that cannot be reached: 503 so that Alertmanager retries.
-    unreachable = sessionmaker(create_engine("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=1"))
+    unreachable = sessionmaker(
+        create_engine("postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=1")
+    )
     status, reply = handle_webhook(body, unreachable, metrics=metrics)
     assert status == 503 and json.loads(reply)["error"].startswith("store:")
-    assert registry.get_sample_value("driftd_store_errors_total", {"operation": "record_incident"}) == 1
+    assert (
+        registry.get_sample_value("driftd_store_errors_total", {"operation": "record_incident"})
+        == 1
+    )
 
 
 @pytest.mark.integration
@@ -202,21 +252,44 @@ def test_real_alertmanager_delivers_firing_and_resolved(tmp_path, alertmanager_b
 
     store = open_store(f"sqlite:///{tmp_path / 'driftd.db'}")
     store.migrate()
-    handler = lambda body: handle_webhook(body, store.session)  # noqa: E731
-    with webhook_receiver(handler, path="/api/v1/alerts") as incidents_hook, webhook_receiver() as pager, \
-            webhook_receiver() as ticket:
-        config = alertmanager_config(pager.url, ticket.url, incidents_hook.url,
-                                     group_wait="1s", group_interval="1s", resolve_timeout="1m")
+    handler = lambda body: handle_webhook(body, store.session)
+    with (
+        webhook_receiver(handler, path="/api/v1/alerts") as incidents_hook,
+        webhook_receiver() as pager,
+        webhook_receiver() as ticket,
+    ):
+        config = alertmanager_config(
+            pager.url,
+            ticket.url,
+            incidents_hook.url,
+            group_wait="1s",
+            group_interval="1s",
+            resolve_timeout="1m",
+        )
         with alertmanager(config) as am:
-            labels = {"alertname": "DriftdModelDrift", "severity": "critical", "model": "fraud",
-                      "version": "v1", "job": "driftd", "instance": "a"}
+            labels = {
+                "alertname": "DriftdModelDrift",
+                "severity": "critical",
+                "model": "fraud",
+                "version": "v1",
+                "job": "driftd",
+                "instance": "a",
+            }
 
             def post(ends_at: str | None = None) -> None:
-                item = {"labels": labels, "annotations": {"summary": "drift"}, "startsAt": "2026-11-23T09:00:00Z"}
+                item = {
+                    "labels": labels,
+                    "annotations": {"summary": "drift"},
+                    "startsAt": "2026-11-23T09:00:00Z",
+                }
                 if ends_at:
                     item["endsAt"] = ends_at
-                request = urllib.request.Request(f"{am.url}/api/v2/alerts", data=json.dumps([item]).encode(),
-                                                 method="POST", headers={"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    f"{am.url}/api/v2/alerts",
+                    data=json.dumps([item]).encode(),
+                    method="POST",
+                    headers={"Content-Type": "application/json"},
+                )
                 urllib.request.urlopen(request, timeout=5).close()
 
             post()
@@ -225,7 +298,10 @@ def test_real_alertmanager_delivers_firing_and_resolved(tmp_path, alertmanager_b
             assert (row.status, row.alertname, row.model) == ("firing", "DriftdModelDrift", "fraud")
             post(ends_at=datetime.now(UTC).isoformat())
             incidents_hook.wait_for_alert("DriftdModelDrift", status="resolved", timeout=20)
-            [row] = wait_until(lambda: [r for r in incidents(store) if r.status == "resolved"], 20,
-                               what="incident resolved")
+            [row] = wait_until(
+                lambda: [r for r in incidents(store) if r.status == "resolved"],
+                20,
+                what="incident resolved",
+            )
             assert row.ends_at is not None and len(incidents(store)) == 1
     store.close()

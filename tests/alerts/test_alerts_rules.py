@@ -22,11 +22,22 @@ RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks"
 # Every field an alerting or recording rule may carry in Prometheus 2.42.
 RULE_FIELDS_242 = {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
 REQUIRED_ALERTS = {
-    "DriftdFeatureDrift", "DriftdModelDrift", "DriftdPredictionDrift", "DriftdPerformanceDrop",
-    "DriftdCalibrationDrift", "DriftdAttributionDrift", "DriftdMissingValueSurge",
-    "DriftdUnseenCategories", "DriftdSchemaViolations", "DriftdDown", "DriftdNoEvents",
-    "DriftdStaleWindows", "DriftdConsumerLagHigh", "DriftdDeadLetterRate",
-    "DriftdExplainQueueSaturated", "DriftdStoreErrors",
+    "DriftdFeatureDrift",
+    "DriftdModelDrift",
+    "DriftdPredictionDrift",
+    "DriftdPerformanceDrop",
+    "DriftdCalibrationDrift",
+    "DriftdAttributionDrift",
+    "DriftdMissingValueSurge",
+    "DriftdUnseenCategories",
+    "DriftdSchemaViolations",
+    "DriftdDown",
+    "DriftdNoEvents",
+    "DriftdStaleWindows",
+    "DriftdConsumerLagHigh",
+    "DriftdDeadLetterRate",
+    "DriftdExplainQueueSaturated",
+    "DriftdStoreErrors",
 }
 
 
@@ -38,7 +49,9 @@ def _write(files: dict[str, str], directory: Path) -> tuple[Path, Path]:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("which", ["defaults", "custom"])
-def test_generated_rules_pass_promtool_check_and_unit_tests(which, custom_config, tmp_path, promtool):
+def test_generated_rules_pass_promtool_check_and_unit_tests(
+    which, custom_config, tmp_path, promtool
+):
     settings = Settings() if which == "defaults" else load_settings(custom_config)
     rules, tests = _write(generate_rule_files(settings), tmp_path)
     assert "SUCCESS" in promtool_check_rules([rules], promtool)
@@ -50,7 +63,9 @@ def test_unit_tests_fail_when_a_rule_is_wrong(tmp_path, promtool):
     """The generated tests are not vacuous: a broken threshold or template fails them."""
     rules, tests = _write(generate_rule_files(Settings()), tmp_path)
     text = rules.read_text()
-    broken = text.replace("driftd_model_drift_share_ratio >= 0.3", "driftd_model_drift_share_ratio >= 0.9")
+    broken = text.replace(
+        "driftd_model_drift_share_ratio >= 0.3", "driftd_model_drift_share_ratio >= 0.9"
+    )
     assert broken != text
     rules.write_text(broken)
     with pytest.raises(CheckFailed, match="DriftdModelDrift"):
@@ -84,7 +99,9 @@ def test_rule_files_use_only_prometheus_242_fields():
             assert set(rule) <= RULE_FIELDS_242, rule
             if "alert" in rule:
                 assert rule["labels"]["severity"] in ("critical", "warning", "info")
-                assert {"summary", "description", "runbook_url", "dashboard_url"} <= set(rule["annotations"])
+                assert {"summary", "description", "runbook_url", "dashboard_url"} <= set(
+                    rule["annotations"]
+                )
                 # The summary is static; only the description is templated.
                 assert "{{" not in rule["annotations"]["summary"]
                 assert "{{" in rule["annotations"]["description"]
@@ -93,7 +110,9 @@ def test_rule_files_use_only_prometheus_242_fields():
 def test_severities_page_on_model_drift_performance_and_down():
     severities = {a.name: a.severity for a in build_alerts(Settings(), RuleOptions())}
     assert {n for n, s in severities.items() if s == "critical"} == {
-        "DriftdModelDrift", "DriftdPerformanceDrop", "DriftdDown",
+        "DriftdModelDrift",
+        "DriftdPerformanceDrop",
+        "DriftdDown",
     }
     assert "info" in severities.values()
 
@@ -101,7 +120,9 @@ def test_severities_page_on_model_drift_performance_and_down():
 def test_rules_enumerate_the_registry_and_configuration(custom_config):
     settings = load_settings(custom_config)
     options = RuleOptions.from_settings(settings)
-    margin = next(r for r in build_recording_rules(settings, options) if "threshold_ratio" in r.record)
+    margin = next(
+        r for r in build_recording_rules(settings, options) if "threshold_ratio" in r.record
+    )
     assert set(re.findall(r'method="(\w+)"', margin.expr)) == set(REGISTRY)
     alerts = {a.name: a for a in build_alerts(settings, options)}
     # Per-method thresholds from drift.thresholds reach the unit-test cases.
@@ -110,7 +131,8 @@ def test_rules_enumerate_the_registry_and_configuration(custom_config):
         for case in alerts["DriftdFeatureDrift"].cases
     }
     assert thresholds == {
-        name: settings.drift.thresholds.get(name, spec.default_threshold) for name, spec in REGISTRY.items()
+        name: settings.drift.thresholds.get(name, spec.default_threshold)
+        for name, spec in REGISTRY.items()
     }
     assert "driftd_model_drift_share_ratio >= 0.5" in alerts["DriftdModelDrift"].expr
     assert "> 130" in alerts["DriftdStaleWindows"].expr  # 2 x 60 s windows + 10 s lateness
@@ -132,18 +154,29 @@ def test_investigation_link_opens_the_alerted_window_in_the_app(custom_config):
     from dashboards.app.params import parse_route
 
     settings = load_settings(custom_config)
-    spec = next(a for a in build_alerts(settings, RuleOptions.from_settings(settings)) if a.name == "DriftdFeatureDrift")
+    spec = next(
+        a
+        for a in build_alerts(settings, RuleOptions.from_settings(settings))
+        if a.name == "DriftdFeatureDrift"
+    )
     labels = {"model": "fraud", "version": "v 2", "segment": "region=eu", "feature": "amount&tax"}
     window_end = 1_763_888_400.0
     annotations = alert_annotations(spec, Expected(labels, 2.0, window_end), settings)
     url = urllib.parse.urlsplit(annotations["investigation_url"])
     assert f"{url.scheme}://{url.netloc}{url.path}".rstrip("/") == settings.app.url
     route = parse_route(dict(urllib.parse.parse_qsl(url.query)))
-    assert (route.model, route.version, route.segment, route.feature) == ("fraud", "v 2", "region=eu", "amount&tax")
+    assert (route.model, route.version, route.segment, route.feature) == (
+        "fraud",
+        "v 2",
+        "region=eu",
+        "amount&tax",
+    )
     assert route.end.timestamp() == window_end
     assert route.start.timestamp() == window_end - settings.windows.size_seconds
     assert annotations["runbook_url"] == "https://runbooks.example/driftd/DriftdFeatureDrift.md"
-    assert annotations["dashboard_url"].startswith("https://grafana.example/d/driftd-model?var-model=fraud&var-version=v+2")
+    assert annotations["dashboard_url"].startswith(
+        "https://grafana.example/d/driftd-model?var-model=fraud&var-version=v+2"
+    )
     # The template side asks Prometheus for the same window.
     template = alert_annotations(spec, GoTemplate(), settings)["investigation_url"]
     assert "driftd_window_end_timestamp_seconds" in template and "| urlquery" in template
@@ -155,5 +188,10 @@ def test_every_alert_has_a_runbook_page():
         assert page.exists(), f"missing runbook {page}"
         text = page.read_text()
         assert text.startswith(f"# {spec.name}\n"), page
-        for section in ("## What it means", "## How to confirm", "## First actions", "## Roll back or retrain"):
+        for section in (
+            "## What it means",
+            "## How to confirm",
+            "## First actions",
+            "## Roll back or retrain",
+        ):
             assert section in text, f"{page}: missing section {section!r}"
