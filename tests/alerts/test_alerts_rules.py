@@ -182,6 +182,12 @@ def test_investigation_link_opens_the_alerted_window_in_the_app(custom_config):
     assert "driftd_window_end_timestamp_seconds" in template and "| urlquery" in template
 
 
+def test_every_alert_is_documented():
+    text = (RUNBOOKS.parent / "alerts.md").read_text()
+    for spec in build_alerts(Settings(), RuleOptions()):
+        assert f"| {spec.name} | " in text, spec.name
+
+
 def test_every_alert_has_a_runbook_page():
     for spec in build_alerts(Settings(), RuleOptions()):
         page = RUNBOOKS / f"{spec.name}.md"
