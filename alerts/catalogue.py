@@ -9,7 +9,7 @@ Severities: ``critical`` pages (model drift, performance drop, driftd down),
 
 from __future__ import annotations
 
-from alerts.model_alerts import drift_alerts, quality_alerts
+from alerts.model_alerts import LOWER_IS_BETTER, SCHEMA_REASONS, drift_alerts, quality_alerts
 from alerts.pipeline_alerts import pipeline_alerts
 from alerts.spec import (
     AlertSpec,
@@ -26,6 +26,8 @@ from detectors.registry import REGISTRY
 from monitor.config import Settings
 
 __all__ = [
+    "LOWER_IS_BETTER",
+    "SCHEMA_REASONS",
     "AlertSpec",
     "Case",
     "RecordingRule",
