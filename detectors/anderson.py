@@ -31,10 +31,15 @@ import numpy as np
 
 from detectors._util import Pooled, pool
 
-__all__ = ["anderson_2samp", "ad_inf_sf"]
+__all__ = ["MAX_TIED_VALUES", "anderson_2samp", "ad_inf_sf"]
 
 # Variance of the asymptotic distribution A∞: 2 Σ 1/(j(j+1))² = 2 (π² - 9) / 3.
 _VAR_INF = 2.0 * (math.pi**2 - 9.0) / 3.0
+# With at most this many distinct pooled values (and at most half as many as values),
+# the statistic is standardised by its permutation moments given the ties; with more,
+# the continuous-case variance is accurate (checked in
+# tests/detectors/test_detectors_approximation.py).
+MAX_TIED_VALUES = 200
 
 
 def ad_inf_sf(z: float) -> float:
@@ -67,8 +72,57 @@ def _sigma(n: int, m: int) -> float:
     return math.sqrt(variance)
 
 
+def _a2(a_le: np.ndarray, ties: np.ndarray, n: int, m: int) -> np.ndarray:
+    """Scholz–Stephens A²akN (midrank) from sample-a cumulative counts on the distinct values.
+
+    ``a_le`` may hold one row per draw (shape ``(..., L)``); ``ties`` is shape ``(L,)``.
+    """
+    total = n + m
+    midrank = np.cumsum(ties) - ties / 2.0
+    denominator = midrank * (total - midrank) - total * ties / 4.0
+    b_le = np.cumsum(ties) - a_le
+    a2 = 0.0
+    for cumulative, size in ((a_le, n), (b_le, m)):
+        own_ties = np.diff(cumulative, prepend=0, axis=-1)
+        below_mid = cumulative - own_ties / 2.0
+        inner = ties / total * (total * below_mid - midrank * size) ** 2 / denominator
+        a2 = a2 + inner.sum(axis=-1) / size
+    return a2 * (total - 1.0) / total
+
+
+def _tied_moments(ties: np.ndarray, n: int, m: int) -> tuple[float, float]:
+    """Permutation mean and variance of A²akN given the tie pattern (Gaussian approximation).
+
+    ``A² = c Σ_j w_j X_j²`` with ``X_j = N M_aj - n B_aj`` linear in the counts of
+    sample a per distinct value, whose permutation covariance is multivariate
+    hypergeometric. Treating X as Gaussian, the quadratic form has mean
+    ``c tr(W Σ)`` and variance ``2 c² tr((W Σ)²)``.
+    """
+    total = n + m
+    share = ties / total
+    covariance = n * (total - n) / (total - 1.0) * (np.diag(share) - np.outer(share, share))
+    # M_a = C f with C = (lower-triangular ones) - I/2: apply C on both sides by cumulative sums.
+    rows = np.cumsum(covariance, axis=0)
+    both = np.cumsum(rows, axis=1)
+    sigma_m = both - 0.5 * (rows + rows.T) + 0.25 * covariance
+    sigma_x = total**2 * sigma_m
+    midrank = np.cumsum(ties) - ties / 2.0
+    weights = (ties / total) / (midrank * (total - midrank) - total * ties / 4.0)
+    c = (total - 1.0) / total * (1.0 / n + 1.0 / m)
+    mean = c * float(np.dot(weights, np.diag(sigma_x)))
+    weighted = sigma_x * weights[:, None] * weights[None, :] * sigma_x
+    return mean, 2.0 * c * c * float(weighted.sum())
+
+
 def anderson_2samp(a: np.ndarray, b: np.ndarray, pooled: Pooled | None = None) -> tuple[float, float]:
     """Standardised two-sample statistic (scipy's ``statistic``) and its p-value.
+
+    With heavy ties (at most :data:`MAX_TIED_VALUES` distinct values, and fewer than
+    half the pooled size, e.g. integer codes) the continuous-case variance understates the spread and the
+    p-value would be liberal; there the statistic is standardised instead by the
+    mean and variance of its permutation distribution given the ties
+    (multivariate hypergeometric counts, Gaussian approximation; no randomness).
+    The returned statistic stays scipy's.
 
     Parameters
     ----------
@@ -84,16 +138,12 @@ def anderson_2samp(a: np.ndarray, b: np.ndarray, pooled: Pooled | None = None) -
     pooled = pooled if pooled is not None else pool(a, b)
     if pooled.values.size < 2:
         return float("nan"), 1.0
-    ties = pooled.ties
-    midrank = np.cumsum(ties) - ties / 2.0
-    denominator = midrank * (total - midrank) - total * ties / 4.0
-    a2 = 0.0
-    for cumulative, size in ((pooled.a_le, n), (pooled.b_le, m)):
-        own_ties = np.diff(cumulative, prepend=0)
-        below_mid = cumulative - own_ties / 2.0
-        inner = ties / total * (total * below_mid - midrank * size) ** 2 / denominator
-        a2 += inner.sum() / size
-    a2 *= (total - 1.0) / total
+    a2 = float(_a2(pooled.a_le, pooled.ties, n, m))
     standardised = (a2 - 1.0) / _sigma(n, m)
-    p_value = ad_inf_sf(1.0 + standardised * math.sqrt(_VAR_INF))
+    if pooled.values.size <= min(total // 2, MAX_TIED_VALUES):
+        mean, variance = _tied_moments(pooled.ties, n, m)
+        centred = (a2 - mean) / math.sqrt(variance) if variance > 0 else 0.0
+    else:
+        centred = standardised
+    p_value = ad_inf_sf(1.0 + centred * math.sqrt(_VAR_INF))
     return float(standardised), float(p_value)

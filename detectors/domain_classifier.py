@@ -28,7 +28,7 @@ from scipy import special, stats
 from detectors._util import standardise
 from detectors.base import DetectorError, FeatureData, MethodSpec, Score
 
-__all__ = ["SPEC", "domain_classifier", "fit_logistic"]
+__all__ = ["SPEC", "domain_classifier", "fit_logistic", "out_of_fold_scores"]
 
 FOLDS = 5
 RIDGE = 1.0
@@ -55,19 +55,12 @@ def _design(z: np.ndarray, n_values: int) -> np.ndarray:
     return np.hstack([z, values**2 - 1.0, np.ones((z.shape[0], 1))])
 
 
-def domain_classifier(data: FeatureData, *, seed: int = 0, folds: int = FOLDS) -> Score:
-    """Cross-validated AUC of reference-vs-window classification and its Mann–Whitney p-value."""
-    if data.ref_sample is None or data.cur_sample is None:
-        raise DetectorError("domain_classifier needs reference and current sample matrices")
-    try:
-        ref_values, _ = standardise(data.ref_sample, data.cur_sample)
-        ref, cur = standardise(data.ref_sample, data.cur_sample, indicators=True)
-    except ValueError as exc:
-        raise DetectorError(str(exc)) from None
+def out_of_fold_scores(ref: np.ndarray, cur: np.ndarray, *, seed: int = 0, folds: int = FOLDS) -> np.ndarray:
+    """Cross-fitted linear scores of every row (reference rows first), stratified folds."""
     n, m = ref.shape[0], cur.shape[0]
-    if ref.shape[1] == 0 or min(n, m) < 2 * folds:
-        return Score(float("nan"), None)
-    x = _design(np.vstack([ref, cur]), ref_values.shape[1])
+    ref_values, _ = standardise(ref, cur)
+    ref_z, cur_z = standardise(ref, cur, indicators=True)
+    x = _design(np.vstack([ref_z, cur_z]), ref_values.shape[1])
     y = np.concatenate([np.zeros(n), np.ones(m)])
     rng = np.random.default_rng(seed)
     fold = np.empty(n + m, dtype=np.int64)
@@ -78,6 +71,21 @@ def domain_classifier(data: FeatureData, *, seed: int = 0, folds: int = FOLDS) -
         test = fold == k
         weights = fit_logistic(x[~test], y[~test])
         scores[test] = x[test] @ weights
+    return scores
+
+
+def domain_classifier(data: FeatureData, *, seed: int = 0, folds: int = FOLDS) -> Score:
+    """Cross-validated AUC of reference-vs-window classification and its Mann–Whitney p-value."""
+    if data.ref_sample is None or data.cur_sample is None:
+        raise DetectorError("domain_classifier needs reference and current sample matrices")
+    try:
+        ref_z, _ = standardise(data.ref_sample, data.cur_sample, indicators=True)
+    except ValueError as exc:
+        raise DetectorError(str(exc)) from None
+    n, m = len(data.ref_sample), len(data.cur_sample)
+    if ref_z.shape[1] == 0 or min(n, m) < 2 * folds:
+        return Score(float("nan"), None)
+    scores = out_of_fold_scores(np.asarray(data.ref_sample), np.asarray(data.cur_sample), seed=seed, folds=folds)
     test = stats.mannwhitneyu(scores[n:], scores[:n], alternative="greater", method="asymptotic")
     return Score(float(test.statistic / (n * m)), float(test.pvalue))
 

@@ -58,7 +58,7 @@ def pca_reconstruction(data: FeatureData, *, seed: int = 0, explained: float = E
     _, singular, vt = np.linalg.svd(fit - centre, full_matrices=False)
     variance = singular**2
     share = np.cumsum(variance) / variance.sum()
-    k = int(np.searchsorted(share, explained) + 1)
+    k = int(np.searchsorted(share, explained, side="right") + 1)  # as sklearn's PCA(n_components=0.65)
     components = vt[: min(k, vt.shape[0])]
     holdout_errors = _errors(holdout, centre, components)
     window_errors = _errors(cur, centre, components)
