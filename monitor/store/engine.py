@@ -17,7 +17,10 @@ from sqlalchemy.pool import StaticPool
 
 from monitor.store.errors import StoreError, StoreUnavailable
 
-__all__ = ["create_store_engine", "translate_error"]
+__all__ = ["SQLITE_BEGIN_OPTION", "create_store_engine", "translate_error"]
+
+# Execution option naming how SQLite transactions begin ("IMMEDIATE" for writers).
+SQLITE_BEGIN_OPTION = "driftd_sqlite_begin"
 
 # How long SQLite waits for another writer's lock before giving up (ms).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -59,7 +62,11 @@ def create_store_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:  # pragma: no cover - trivial
-            conn.exec_driver_sql("BEGIN")
+            # Writers take the write lock up front (waiting up to busy_timeout): a
+            # deferred transaction that reads first fails at once with "database is
+            # locked" when another process wrote in between.
+            mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
         return engine
     if backend == "postgresql":

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.results import WindowReport
-from monitor.store.engine import create_store_engine, translate_error
+from monitor.store.engine import SQLITE_BEGIN_OPTION, create_store_engine, translate_error
 from monitor.store.errors import BaselineExists, StoreError
 from monitor.store.explanations import explanation_record, explanation_values
 from monitor.store.records import (
@@ -87,6 +87,10 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(
+            engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}),
+            expire_on_commit=False,
+        )
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -98,14 +102,18 @@ class Store:
         return self._sessions()
 
     @contextlib.contextmanager
-    def transaction(self, operation: str = "transaction") -> Iterator[Session]:
+    def transaction(
+        self, operation: str = "transaction", *, write: bool = False
+    ) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error.
 
         Database errors are raised as :class:`StoreError` (``StoreUnavailable`` when
-        the database cannot be reached), naming ``operation``.
+        the database cannot be reached), naming ``operation``. ``write=True`` takes
+        SQLite's write lock when the transaction begins (``BEGIN IMMEDIATE``).
         """
+        sessions = self._write_sessions if write else self._sessions
         try:
-            with self._sessions() as session, session.begin():
+            with sessions() as session, session.begin():
                 yield session
         except exc.SQLAlchemyError as error:
             raise translate_error(error, operation) from error
@@ -212,7 +220,7 @@ class Store:
         digest = hashlib.sha256(payload).hexdigest()
         for _attempt in range(2):
             try:
-                with self.transaction("save_baseline") as session:
+                with self.transaction("save_baseline", write=True) as session:
                     stored = session.scalar(
                         select(BaselineRow.sha256).where(
                             BaselineRow.model == model, BaselineRow.version == version
@@ -287,7 +295,7 @@ class Store:
             index_elements=list(_WINDOW_KEY),
             set_={name: upsert.excluded[name] for name in updatable},
         ).returning(_W.c.id, *(_W.c[c] for c in _WINDOW_KEY))
-        with self.transaction("write_reports") as session:
+        with self.transaction("write_reports", write=True) as session:
             connection = session.connection()
             ids = {
                 tuple(row[1:]): row[0]
@@ -445,7 +453,7 @@ class Store:
         statement = upsert.on_conflict_do_nothing(
             index_elements=["prediction_id", "created_at"]
         ).returning(_E.c.id)
-        with self.transaction("add_explanations") as session:
+        with self.transaction("add_explanations", write=True) as session:
             return len(session.connection().execute(statement, values).all())
 
     def explanation(self, prediction_id: str) -> ExplanationRecord | None:
@@ -543,7 +551,7 @@ class Store:
             index_elements=["name"],
             set_={c: upsert.excluded[c] for c in ("offsets", "state", "updated_at")},
         )
-        with self.transaction("save_checkpoint") as session:
+        with self.transaction("save_checkpoint", write=True) as session:
             session.execute(statement)
 
     def load_checkpoint(self, name: str) -> tuple[dict[str, int], bytes] | None:
@@ -578,7 +586,7 @@ class Store:
             ),
         )
         deleted: dict[str, int] = {}
-        with self.transaction("apply_retention") as session:
+        with self.transaction("apply_retention", write=True) as session:
             connection = session.connection()
             # Children first, explicitly, so that the counts are exact (the foreign
             # keys cascade too).

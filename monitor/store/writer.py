@@ -18,6 +18,7 @@ cannot stall the queue.
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
@@ -167,8 +168,12 @@ class StoreWriter:
             return dict(self._written)
 
     def write_reports(self, reports: Sequence[WindowReport]) -> None:
-        """Queue window reports for :meth:`Store.write_reports`; returns at once."""
-        self._put(REPORTS, list(reports))
+        """Queue window reports for :meth:`Store.write_reports`; returns at once.
+
+        Each report is copied (shallowly) here, so the caller may go on completing
+        it (labels, attribution) and queue it again while this version waits.
+        """
+        self._put(REPORTS, [copy.copy(report) for report in reports])
 
     def add_explanations(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Queue explanation rows for :meth:`Store.add_explanations`; returns at once.

@@ -277,3 +277,27 @@ def test_unknown_feature_kind_defaults(store):
     [window] = store.windows("m")
     # closed_at unknown (0.0) -> the write time
     assert abs(window.closed_at - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+def test_sqlite_writer_waits_for_another_process_lock(tmp_path):
+    """A read-then-write call waits for another writer instead of failing "database is locked"."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "driftd.db"
+    store = open_store(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("insert into checkpoints (name, offsets, state, updated_at) "
+                  "values ('other', '{}', x'', '2026-01-01 00:00:00')")
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        # save_baseline reads, then inserts: with a deferred BEGIN the insert would hit
+        # SQLITE_BUSY_SNAPSHOT as soon as the other writer commits.
+        assert store.save_baseline("churn", "1", {"x": 1})
+    finally:
+        release.join()
+        other.close()
+    assert store.load_checkpoint("other") == ({}, b"")
+    store.close()

@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from monitor.metrics import PipelineMetrics
 from monitor.store import StoreError, open_store
@@ -65,7 +66,9 @@ def test_writer_stores_everything_and_checkpoints_after_what_came_before(store, 
     assert all(n_windows >= offsets["p:0"] for offsets, n_windows in saved)
     assert counts(store) == (20, 20 * 5, 5)
     assert store.load_checkpoint("driftd") == ({"p:0": 20}, b"twenty")
-    assert writer.written == {"write_reports": 20, "add_explanations": 5, "save_checkpoint": len(saved)}
+    assert writer.written == {
+        "write_reports": 20, "add_explanations": 5, "save_checkpoint": len(saved)
+    }
     assert sample(registry, "driftd_checkpoints_total") == len(saved)
     assert sample(registry, "driftd_store_pending_writes") == 0
     assert sample(registry, "driftd_store_errors_total", operation="write_reports") is None
@@ -103,12 +106,12 @@ def test_a_retried_commit_stores_explanations_once(store):
             lost.append(True)
             raise OperationalError("COMMIT", None, ConnectionError("connection lost"))
 
-    event.listen(store._sessions, "after_commit", lose_first_ack)
+    event.listen(Session, "after_commit", lose_first_ack)
     try:
         writer.add_explanations([explanation(f"p{i}") for i in range(10)])
         assert writer.flush(30)
     finally:
-        event.remove(store._sessions, "after_commit", lose_first_ack)
+        event.remove(Session, "after_commit", lose_first_ack)
     assert lost and counts(store)[2] == 10
     assert writer.written["add_explanations"] == 10
     writer.close()
