@@ -19,7 +19,7 @@ def sidecar(
     config: Annotated[Path | None, typer.Option(help="driftd.yaml; its `kafka` section is used.")] = None,
     bootstrap_servers: Annotated[str | None, typer.Option(help="Overrides kafka.bootstrap_servers.")] = None,
     buffer_events: Annotated[int, typer.Option(help="Bound of the buffer (events not yet acknowledged).", min=1)] = 100_000,
-    compression: Annotated[str, typer.Option(help="gzip, lz4, zstd, snappy or none.")] = "gzip",
+    compression: Annotated[str, typer.Option(help="lz4, gzip, zstd, snappy or none.")] = "lz4",
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.", min=1024)] = 16 * 1024 * 1024,
     close_timeout: Annotated[float, typer.Option(help="Seconds to deliver buffered events on shutdown.")] = 10.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",

@@ -66,7 +66,8 @@ class PredictionLogger:
     batch_events
         Most events handed to the producer at once.
     compression
-        Kafka compression codec: ``gzip`` (always available), ``lz4``, ``zstd`` or
+        Kafka compression codec: ``lz4`` (a dependency: cheapest per event), ``gzip``
+        (stdlib, but kafka-python compresses at level 9: ~40 µs per event), ``zstd`` or
         ``snappy`` when their library is installed, or None.
     linger_ms
         How long the producer waits to fill a batch.
@@ -97,7 +98,7 @@ class PredictionLogger:
         *,
         buffer_events: int = 100_000,
         batch_events: int = 2000,
-        compression: str | None = "gzip",
+        compression: str | None = "lz4",
         linger_ms: int = 5,
         max_event_bytes: int = 1_048_576,
         connect_timeout_ms: int = 2000,
