@@ -20,8 +20,10 @@ Delivery is at least once: a record whose acknowledgement was lost is sent again
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -107,9 +109,26 @@ class Outbox:
         self.give_up_s = give_up_s
         self.probe_interval_s = probe_interval_s
         self._producer_factory = producer_factory
+        self._name = name
         self._reset()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._start()
+        # Pre-forking servers (gunicorn, uWSGI) fork after the logger exists; threads
+        # do not survive fork, so the child starts its own (with an empty buffer).
+        outbox = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (o := outbox()) is not None and o._after_fork_in_child())
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        if self._closing:
+            return
+        # The parent's producer has no I/O thread here; keep it referenced so that its
+        # finaliser never runs in the child, and start afresh.
+        self._orphaned_producer = self._producer
+        self._reset()
+        self._start()
 
     def _reset(self) -> None:
         self._queue: deque[Record] = deque()

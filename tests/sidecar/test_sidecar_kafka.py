@@ -143,3 +143,28 @@ def test_sidecar_command_delivers_its_buffer_on_sigterm(kafka_bootstrap: str, to
     assert "sidecar stopped: 500 accepted, 500 sent, 0 undelivered" in output, output
     got = read_topic(kafka_bootstrap, f"{topic_prefix}.predictions", expected=500)
     assert sorted(v["prediction_id"] for _, v in got) == sorted(e["prediction_id"] for e in events)
+
+
+def _log_in_forked_child(logger: PredictionLogger, events: list[dict]) -> None:
+    ok = all(logger.log_prediction(**event) for event in events) and logger.flush(timeout=30)
+    os._exit(0 if ok else 1)
+
+
+def test_logger_created_before_fork_works_in_the_child(kafka_bootstrap: str, topic_prefix: str) -> None:
+    import multiprocessing
+
+    parent_events = [prediction_event(i, model="parent") for i in range(20)]
+    child_events = [prediction_event(i, model="child") for i in range(20)]
+    with _logger(kafka_bootstrap, topic_prefix) as logger:
+        assert logger.log_prediction(**parent_events[0]) and logger.flush(timeout=30)
+        child = multiprocessing.get_context("fork").Process(target=_log_in_forked_child,
+                                                            args=(logger, child_events))
+        child.start()
+        child.join(timeout=60)
+        assert child.exitcode == 0
+        for event in parent_events[1:]:
+            assert logger.log_prediction(**event)
+        assert logger.flush(timeout=30)
+        assert logger.stats().sent == 20  # the child's events are the child's
+    got = read_topic(kafka_bootstrap, f"{topic_prefix}.predictions", expected=40)
+    assert sorted(v["prediction_id"] for _, v in got) == sorted(e["prediction_id"] for e in parent_events + child_events)
