@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import sessionmaker
@@ -305,3 +307,48 @@ def test_real_alertmanager_delivers_firing_and_resolved(tmp_path, alertmanager_b
             )
             assert row.ends_at is not None and len(incidents(store)) == 1
     store.close()
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_alert_like = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(["firing", "resolved"]) | _json,
+        "labels": st.dictionaries(
+            st.sampled_from(["alertname", "model", "severity"]), st.text(max_size=8) | _json
+        ),
+        "startsAt": st.sampled_from([STARTS, "2026-11-23T09:00:00+02:00"]) | _json,
+        "fingerprint": st.from_regex(r"[0-9a-f]{1,16}", fullmatch=True) | _json,
+    },
+    optional={"annotations": _json, "endsAt": _json},
+)
+
+
+@pytest.fixture(scope="module")
+def fuzz_store(tmp_path_factory) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'driftd.db'}")
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    body=st.one_of(
+        _json.map(lambda v: json.dumps(v).encode()),
+        st.lists(_alert_like, max_size=3).map(
+            lambda alerts: json.dumps(payload(*alerts) if alerts else payload()).encode()
+        ),
+        st.binary(max_size=64),
+    )
+)
+def test_any_body_gets_200_or_400_never_an_exception(body, fuzz_store):
+    status, reply = handle_webhook(body, fuzz_store.session)
+    assert status in (200, 400), reply
+    decoded = json.loads(reply)
+    assert ("incidents" in decoded) if status == 200 else decoded["error"]
