@@ -35,6 +35,7 @@ __all__ = [
     "AlertNotification",
     "handle_webhook",
     "parse_payload",
+    "record_alerts",
     "record_notification",
 ]
 
@@ -216,7 +217,11 @@ def record_notification(session_factory: SessionFactory, payload: Mapping[str, A
     sqlalchemy.exc.SQLAlchemyError
         When the store fails (nothing is written).
     """
-    alerts = parse_payload(payload)
+    return record_alerts(session_factory, parse_payload(payload))
+
+
+def record_alerts(session_factory: SessionFactory, alerts: list[AlertNotification]) -> list[int]:
+    """Record already validated alerts (see :func:`record_notification`)."""
     now = datetime.now(UTC)
     ids: list[int] = []
     with session_factory() as session, session.begin():
@@ -280,7 +285,7 @@ def handle_webhook(
     if session_factory is None:
         return _reply(503, {"error": "no store configured"})
     try:
-        ids = record_notification(session_factory, payload)
+        ids = record_alerts(session_factory, alerts)
     except exc.SQLAlchemyError as error:
         if metrics is not None:
             metrics.store_errors.labels(operation="record_incident").inc()
