@@ -158,7 +158,7 @@ def rate_suffix(options: RuleOptions) -> str:
 
 
 def where(r: Renderer, feature: bool = False) -> str:
-    """"model M version V (segment 'S')", optionally prefixed by the feature."""
+    """The alert's subject, e.g. "model M version V (segment 'S')", optionally with its feature."""
     text = f"model {r.label('model')} version {r.label('version')} (segment '{r.label('segment')}')"
     return f"feature {r.label('feature')} of {text}" if feature else text
 

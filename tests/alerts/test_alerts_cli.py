@@ -15,7 +15,9 @@ runner = CliRunner()
 @pytest.mark.integration
 def test_generate_then_test_with_promtool(custom_config, tmp_path, promtool):
     out = tmp_path / "rules"
-    result = runner.invoke(app, ["rules", "generate", "--config", str(custom_config), "--out", str(out)])
+    result = runner.invoke(
+        app, ["rules", "generate", "--config", str(custom_config), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted([RULES_FILE, TESTS_FILE])
     result = runner.invoke(app, ["rules", "test", "--out", str(out), "--promtool", promtool])
@@ -40,7 +42,9 @@ def test_test_without_generated_files_says_what_to_run(tmp_path):
 def test_configuration_errors_name_the_key(config, message, tmp_path):
     path = tmp_path / "driftd.yaml"
     path.write_text(config)
-    result = runner.invoke(app, ["rules", "generate", "--config", str(path), "--out", str(tmp_path)])
+    result = runner.invoke(
+        app, ["rules", "generate", "--config", str(path), "--out", str(tmp_path)]
+    )
     assert result.exit_code == 2
     assert message in result.output
 
@@ -58,7 +62,11 @@ def test_alertmanager_config_is_written_and_checked(tmp_path, amtool):
     assert result.exit_code == 0, result.output
     assert "amtool check-config: SUCCESS" in result.output
     config = yaml.safe_load(out.read_text())
-    urls = {r["name"]: r["webhook_configs"][0]["url"] for r in config["receivers"] if "webhook_configs" in r}
+    urls = {
+        r["name"]: r["webhook_configs"][0]["url"]
+        for r in config["receivers"]
+        if "webhook_configs" in r
+    }
     assert urls == {
         "pager": "https://pager.example/hook",
         "ticket": "https://tickets.example/hook",
