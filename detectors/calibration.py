@@ -35,6 +35,7 @@ scores and the sum of logits; it also keeps the exact Brier sum. From it:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,7 +231,7 @@ def canonical_labels(values: Any) -> list[str | None]:
     are ``"true"``/``"false"`` (like baseline categories); missing is None."""
     out: list[str | None] = []
     for value in list(values):
-        if value is None or (isinstance(value, float) and value != value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
             out.append(None)
         elif isinstance(value, (bool, np.bool_)):
             out.append("true" if value else "false")

@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import isotonic_regression
 
-from detectors.calibration import SCORE_BINS, SCORE_EDGES, ScoreHistogram, bin_scores
-from detectors.performance import Z, Estimate, histogram_auc
+from detectors.calibration import SCORE_BINS, ScoreHistogram, bin_scores
+from detectors.performance import Estimate, Z, histogram_auc
 
 __all__ = ["CalibrationMap", "PredictionHistogram", "estimate_performance"]
 
@@ -154,7 +154,7 @@ def estimate_performance(window: PredictionHistogram, calibration: CalibrationMa
     pos = window.predicted_positive.astype(np.float64)
     neg = window.predicted_negative.astype(np.float64)
     tp, fp = np.sum(pos * q), np.sum(pos * (1 - q))
-    fn, tn = np.sum(neg * q), np.sum(neg * (1 - q))
+    fn = np.sum(neg * q)  # expected true negatives enter through accuracy below
     both = pos + neg
     result = {
         # A predicted-positive event is right with probability q, a negative with 1 - q.

@@ -12,7 +12,6 @@ from sklearn.metrics import (
     brier_score_loss,
     f1_score,
     log_loss,
-    mean_absolute_error,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -145,7 +144,7 @@ def test_early_duplicate_and_unknown_labels():
 
 def test_immediate_dead_letters_name_the_row_and_reason():
     models = {"m": ModelSettings(name="m"), "r": ModelSettings(name="r", task="regression")}
-    truth, registry = _truth(models=models, max_pending=10)
+    truth, _ = _truth(models=models, max_pending=10)
     truth.add_predictions(_predictions(["r1", "r2"], [T0, T0], [1.5, 2.0], model="r"), _starts([T0, T0]))
     dead = truth.add_labels(_labels(["x", "r1", "r2"], [1, "not a number", 3.0], [T0] * 3, models=["nope", "r", "r"]))
     assert [(row, reason) for row, reason, _ in dead] == [(0, "unknown_model"), (1, "invalid_label")]

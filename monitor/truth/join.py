@@ -1,12 +1,13 @@
-"""Ground truth: delayed labels joined to their predictions, per-window label results.
+"""GroundTruth: delayed labels joined to their predictions, per-window label results.
 
-Labels arrive on their own topic minutes to days after the prediction. This module
+Labels arrive on their own topic minutes to days after the prediction.
+:class:`GroundTruth`
 
-1. remembers pending predictions (what is needed to score them later: window,
-   prediction, score) in a bounded columnar store keyed by ``prediction_id``;
+1. remembers pending predictions (window, prediction, score) in a bounded
+   columnar store keyed by ``prediction_id`` (:mod:`monitor.truth.pending`);
 2. joins each label to its prediction, attributing the outcome to the window of
    the **prediction's** event time, so a window's performance fills in as labels
-   trickle in (:meth:`GroundTruth.updates`);
+   trickle in (:meth:`GroundTruth.updates`, :mod:`monitor.truth.window`);
 3. feeds the per-event error stream of each (model, version), in label arrival
    order, to the sequential detectors (ADWIN, Page–Hinkley, DDM);
 4. keeps per-window score histograms so that the CBPE estimate of a window is
@@ -23,7 +24,9 @@ Bounds (nothing grows with traffic):
   ``unknown`` and handed out by :meth:`GroundTruth.drain_dead_labels`;
 * joined ids remembered for duplicate detection: at most ``max_early``;
 * per-window aggregates: at most ``max_windows_per_key`` windows per (model,
-  version, segment), and none older than the TTL.
+  version, segment), and none older than the TTL;
+* sequential detectors: for at most 64 (model, version) pairs (least recently used
+  go first).
 
 Checkpoints are orjson bytes (:meth:`GroundTruth.to_state`), never pickle.
 """
@@ -33,53 +36,31 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
-from detectors.base import DriftResult, FeatureData
-from detectors.calibration import SCORE_EDGES, ScoreHistogram, calibration_statistics, canonical_labels
+from detectors.base import DriftResult
+from detectors.calibration import SCORE_EDGES, ScoreHistogram, canonical_labels
 from detectors.cbpe import CalibrationMap, PredictionHistogram, estimate_performance
-from detectors.decision import decide
-from detectors.performance import (
-    BinaryCounts,
-    MulticlassCounts,
-    RegressionSums,
-    binary_metrics,
-    multiclass_metrics,
-    regression_metrics,
-)
-from detectors.registry import REGISTRY
+from detectors.performance import BinaryCounts, MulticlassCounts, RegressionSums
 from detectors.sequential import ADWIN, DDM, PageHinkley, SequentialDetector, load_detector
 from monitor.batch import LabelBatch, PredictionBatch
 from monitor.config import LabelSettings, ModelSettings
 from monitor.metrics import PipelineMetrics
-from monitor.results import LABEL, MetricValue, WindowKey
+from monitor.results import MetricValue, WindowKey
+from monitor.truth.pending import PendingPredictions
+from monitor.truth.window import LabelUpdate, WindowTruth, label_drift, label_update
 
-__all__ = ["ConceptAlarm", "DeadLabel", "GroundTruth", "LabelUpdate"]
+__all__ = ["ConceptAlarm", "DeadLabel", "GroundTruth"]
 
 _STATE_VERSION = 1
 _OTHER = "__other__"
 _MAX_CLASSES = 10_000  # distinct predicted classes interned for pending multiclass predictions
-_MAX_LABEL_VALUES = 50  # distinct label values counted per window
-_MIN_LABELS_FOR_DRIFT = 30
 _MAX_DETECTOR_SETS = 64  # (model, version) pairs with sequential detectors
-
-
-@dataclass(frozen=True, slots=True)
-class LabelUpdate:
-    """Label-based results of one window, recomputed because new labels joined."""
-
-    key: WindowKey
-    window_start: float
-    n_labels: int
-    n_predictions: int
-    performance: dict[str, MetricValue]
-    calibration: dict[str, Any]
-    label_counts: dict[str, int]
-    label_drift: list[DriftResult] = field(default_factory=list)
+_REGRESSION_LABEL = "label is not a number for a regression model"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,56 +84,6 @@ class ConceptAlarm:
     detector: str
     event_time: float  # latest event time seen when the alarm was raised
     errors_seen: int  # position in the (model, version) error stream
-
-
-class _WindowTruth:
-    """Label and score aggregates of one window of one key (all mergeable)."""
-
-    __slots__ = ("n_predictions", "n_labels", "binary", "multiclass", "regression", "scores",
-                 "predictions", "label_counts", "dirty")
-
-    def __init__(self) -> None:
-        self.n_predictions = 0
-        self.n_labels = 0
-        self.binary: BinaryCounts | None = None
-        self.multiclass: MulticlassCounts | None = None
-        self.regression: RegressionSums | None = None
-        self.scores: ScoreHistogram | None = None  # joined scores with outcomes (calibration, AUC)
-        self.predictions: PredictionHistogram | None = None  # all scored predictions (CBPE)
-        self.label_counts: dict[str, int] = {}
-        self.dirty = False
-
-    def count_labels(self, labels: list[str]) -> None:
-        values, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
-        for value, count in zip(values.tolist(), counts.tolist()):
-            if value not in self.label_counts and len(self.label_counts) >= _MAX_LABEL_VALUES - 1:
-                value = _OTHER
-            self.label_counts[value] = self.label_counts.get(value, 0) + count
-
-    def to_state(self) -> dict[str, Any]:
-        def opt(part: Any) -> Any:
-            return None if part is None else part.to_state()
-
-        return {
-            "n_predictions": self.n_predictions, "n_labels": self.n_labels, "dirty": self.dirty,
-            "binary": opt(self.binary), "multiclass": opt(self.multiclass),
-            "regression": opt(self.regression), "scores": opt(self.scores),
-            "predictions": opt(self.predictions), "label_counts": self.label_counts,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> _WindowTruth:
-        window = cls()
-        window.n_predictions = int(state["n_predictions"])
-        window.n_labels = int(state["n_labels"])
-        window.dirty = bool(state["dirty"])
-        for name, kind in (("binary", BinaryCounts), ("multiclass", MulticlassCounts),
-                           ("regression", RegressionSums), ("scores", ScoreHistogram),
-                           ("predictions", PredictionHistogram)):
-            if state.get(name) is not None:
-                setattr(window, name, kind.from_state(state[name]))
-        window.label_counts = {str(k): int(v) for k, v in state["label_counts"].items()}
-        return window
 
 
 def _default_detectors(task: str) -> list[SequentialDetector]:
@@ -217,12 +148,10 @@ class GroundTruth:
         self._classes: list[str] = []
         self._class_ids: dict[str, int] = {}
         # Pending predictions: id -> slot (insertion order) and columns per slot.
-        self._slot_of: OrderedDict[str, int] = OrderedDict()
-        self._free: list[int] = []
-        self._columns = {name: np.empty(0, dtype) for name, dtype in _COLUMNS.items()}
+        self._pending = PendingPredictions(self.settings.max_pending)
         self._early: OrderedDict[str, tuple[Any, float, str | None, float]] = OrderedDict()
         self._joined: OrderedDict[str, float] = OrderedDict()
-        self._windows: dict[int, dict[float, _WindowTruth]] = {}
+        self._windows: dict[int, dict[float, WindowTruth]] = {}
         self._detectors: OrderedDict[tuple[str, str], tuple[int, list[SequentialDetector]]] = OrderedDict()
         self._maps: dict[tuple[str, str], CalibrationMap | None] = {}
         self._dead: deque[DeadLabel] = deque(maxlen=10_000)
@@ -261,7 +190,7 @@ class GroundTruth:
     @property
     def pending_count(self) -> int:
         """Predictions waiting for their label."""
-        return len(self._slot_of)
+        return len(self._pending)
 
     @property
     def early_count(self) -> int:
@@ -270,47 +199,12 @@ class GroundTruth:
 
     def _gauge(self) -> None:
         if self.metrics is not None:
-            self.metrics.label_join_pending.set(len(self._slot_of))
-
-    # -- bounded stores -------------------------------------------------------------
-
-    def _allocate(self, n: int) -> np.ndarray:
-        """Slots for ``n`` new pending predictions, growing the columns by doubling."""
-        taken = self._free[-n:] if n <= len(self._free) else list(self._free)
-        del self._free[len(self._free) - len(taken):]
-        missing = n - len(taken)
-        if missing:
-            size = len(self._columns["time"])
-            grown = max(1024, size * 2, size + missing)
-            for name, column in self._columns.items():
-                bigger = np.empty(grown, column.dtype)
-                bigger[:size] = column
-                self._columns[name] = bigger
-            self._free.extend(range(grown - 1, size + missing - 1, -1))
-            taken.extend(range(size, size + missing))
-        return np.asarray(taken, dtype=np.int64)
-
-    def _evict_oldest(self, n: int, reason: str) -> None:
-        for _ in range(n):
-            _, slot = self._slot_of.popitem(last=False)
-            self._free.append(slot)
-        self._evicted(reason, n)
+            self.metrics.label_join_pending.set(len(self._pending))
 
     def expire(self) -> None:
         """Evict pending predictions, early labels and windows older than the TTL."""
         horizon = self._now - self.settings.pending_ttl_seconds
-        times = self._columns["time"]
-        expired = 0
-        # Insertion order is close to event-time order; an out-of-order entry waits
-        # behind older ones (bounded by the capacity cap).
-        while self._slot_of:
-            pid, slot = next(iter(self._slot_of.items()))
-            if times[slot] >= horizon:
-                break
-            self._slot_of.popitem(last=False)
-            self._free.append(slot)
-            expired += 1
-        self._evicted("ttl", expired)
+        self._evicted("ttl", self._pending.expire(horizon))
         while self._early:
             pid, (label, event_time, model, arrived) = next(iter(self._early.items()))
             if arrived >= horizon:
@@ -344,7 +238,7 @@ class GroundTruth:
             self._now = max(self._now, float(finite.max()))
         self.expire()
 
-    def _window(self, key_id: int, start: float) -> _WindowTruth | None:
+    def _window(self, key_id: int, start: float) -> WindowTruth | None:
         """The aggregates of a window, created if it fits the per-key cap."""
         windows = self._windows.setdefault(key_id, {})
         window = windows.get(start)
@@ -354,7 +248,7 @@ class GroundTruth:
                 if start < oldest:
                     return None
                 del windows[oldest]
-            window = windows[start] = _WindowTruth()
+            window = windows[start] = WindowTruth()
         return window
 
     # -- predictions ------------------------------------------------------------------
@@ -389,36 +283,24 @@ class GroundTruth:
                     window.predictions = PredictionHistogram()
                 window.predictions.add(scores[rows], positive[rows])
 
-        # Pending store.
+        # Pending store: new ids only (a re-sent prediction keeps its first record).
         seen: set[str] = set()
         rows_new = []
         for i, pid in enumerate(batch.prediction_ids):
-            if pid not in self._slot_of and pid not in seen:
+            if pid not in self._pending and pid not in seen:
                 seen.add(pid)
                 rows_new.append(i)
-        cap = self.settings.max_pending
-        if len(rows_new) > cap:  # the batch alone overflows the store: keep its newest
-            self._evicted("capacity", len(rows_new) - cap)
-            rows_new = rows_new[-cap:]
-        overflow = len(self._slot_of) + len(rows_new) - cap
-        if overflow > 0:
-            self._evict_oldest(overflow, "capacity")
-        rows = np.asarray(rows_new, dtype=np.int64)
-        slots = self._allocate(len(rows))
-        columns = self._columns
-        columns["key"][slots] = key_ids[rows]
-        columns["window"][slots] = window_starts[rows]
-        columns["time"][slots] = batch.event_times[rows]
-        columns["prediction"][slots] = prediction[rows]
-        columns["score"][slots] = np.nan if scores is None else scores[rows]
-        ids = batch.prediction_ids
-        self._slot_of.update(zip((ids[i] for i in rows_new), slots.tolist()))
+        values = {
+            "key": key_ids, "window": window_starts, "time": batch.event_times, "prediction": prediction,
+            "score": np.full(n, np.nan) if scores is None else scores,
+        }
+        self._evicted("capacity", self._pending.insert(batch.prediction_ids, rows_new, values))
 
         # Labels that came before their prediction join now.
         if self._early:
             early = [(pid, self._early.pop(pid)) for pid in seen if pid in self._early]
             if early:
-                joined_slots = [self._slot_of.pop(pid) for pid, _ in early]
+                joined_slots = [self._pending.pop(pid) for pid, _ in early]
                 for pid, _ in early:
                     self._joined[pid] = self._now
                 invalid = self._resolve(joined_slots, [entry[0] for _, entry in early])
@@ -426,7 +308,7 @@ class GroundTruth:
                 for j in invalid:
                     pid, (label, event_time, model, _) = early[j]
                     self._dead.append(DeadLabel(pid, label, event_time, model, "invalid_label",
-                                                "label is not a number for a regression model"))
+                                                _REGRESSION_LABEL))
         self._trim_joined()
         self._gauge()
 
@@ -482,7 +364,7 @@ class GroundTruth:
             if model is not None and model not in self.models:
                 dead.append((row, "unknown_model", f"model {model!r} is not configured"))
                 continue
-            slot = self._slot_of.pop(pid, None)
+            slot = self._pending.pop(pid)
             if slot is not None:
                 joined_rows.append(row)
                 joined_slots.append(slot)
@@ -498,7 +380,7 @@ class GroundTruth:
                 early += 1
         invalid = self._resolve(joined_slots, [batch.labels[r] for r in joined_rows])
         for j in invalid:
-            dead.append((joined_rows[j], "invalid_label", "label is not a number for a regression model"))
+            dead.append((joined_rows[j], "invalid_label", _REGRESSION_LABEL))
         self._count("joined", len(joined_rows) - len(invalid))
         self._count("duplicate", duplicates)
         self._count("early", early)
@@ -511,13 +393,9 @@ class GroundTruth:
         """Score joined predictions against their labels; returns invalid positions."""
         if not slots_list:
             return []
-        slots = np.asarray(slots_list, dtype=np.int64)
-        self._free.extend(slots_list)
-        columns = self._columns
-        key_ids = columns["key"][slots]
-        windows = columns["window"][slots]
-        predictions = columns["prediction"][slots]
-        scores = columns["score"][slots]
+        columns = self._pending.take(slots_list)
+        key_ids, windows = columns["key"], columns["window"]
+        predictions, scores = columns["prediction"], columns["score"]
         invalid: list[int] = []
         # Group rows by (model, version): one task, one error stream each.
         pairs = [self._keys[k][:2] for k in key_ids.tolist()]
@@ -621,7 +499,7 @@ class GroundTruth:
             for start, window in windows.items():
                 if window.dirty:
                     window.dirty = False
-                    out.append(self._update(self._keys[key_id], start, window))
+                    out.append(self._result(key_id, start, window))
         return out
 
     def current(self, key: WindowKey, window_start: float) -> LabelUpdate | None:
@@ -630,59 +508,20 @@ class GroundTruth:
         window = self._find(key, window_start)
         if window is None or window.n_labels == 0:
             return None
-        return self._update(key, float(window_start), window)
-
-    def _update(self, key: WindowKey, start: float, window: _WindowTruth) -> LabelUpdate:
-        if window.binary is not None:
-            stats = binary_metrics(window.binary, window.scores)
-        elif window.multiclass is not None:
-            stats = multiclass_metrics(window.multiclass)
-        elif window.regression is not None:
-            stats = regression_metrics(window.regression)
-        else:
-            stats = {}
-        calibration: dict[str, Any] = {}
-        baseline = self.baselines(key.model, key.version)
-        if window.scores is not None and window.scores.n:
-            calibration = calibration_statistics(window.scores)
-            reference = baseline.calibration.get("reliability_curve", []) if baseline is not None else []
-            calibration["reliability_curve"] = {"window": calibration["reliability_curve"], "baseline": reference}
-        return LabelUpdate(
-            key=key,
-            window_start=start,
-            n_labels=window.n_labels,
-            n_predictions=window.n_predictions,
-            performance={name: MetricValue(*estimate) for name, estimate in stats.items()},
-            calibration=calibration,
-            label_counts=dict(window.label_counts),
-            label_drift=self._label_drift(baseline, window),
-        )
-
-    def _label_drift(self, baseline: Any, window: _WindowTruth) -> list[DriftResult]:
-        """Labels of the window vs the baseline's label profile (chi-square and PSI)."""
-        profile = getattr(baseline, "label", None)
-        if profile is None or profile.kind != "categorical" or window.n_labels < _MIN_LABELS_FOR_DRIFT:
-            return []
-        counts = np.zeros(profile.n_bins)
-        codes = profile.category_codes()
-        for value, count in window.label_counts.items():
-            counts[codes.get(value, profile.unseen_bin)] += count
-        data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin)
-        results = []
-        for method in ("chisquare", "psi"):
-            spec = REGISTRY[method]
-            score = spec.score(data)
-            results.append(DriftResult(method, LABEL, score.score, score.p_value, spec.default_threshold, False))
-        return decide(results, correction="none", alpha=0.05)
+        return self._result(self._key_ids[key], float(window_start), window)
 
     def label_drift(self, key: WindowKey, window_start: float) -> list[DriftResult]:
         """Label (prior) drift of one window against the baseline, [] when unknown."""
         window = self._find(key, window_start)
         if window is None:
             return []
-        return self._label_drift(self.baselines(key.model, key.version), window)
+        return label_drift(self.baselines(key.model, key.version), window)
 
-    def _find(self, key: WindowKey, window_start: float) -> _WindowTruth | None:
+    def _result(self, key_id: int, start: float, window: WindowTruth) -> LabelUpdate:
+        key = self._keys[key_id]
+        return label_update(key, start, window, self.baselines(key.model, key.version))
+
+    def _find(self, key: WindowKey, window_start: float) -> WindowTruth | None:
         key_id = self._key_ids.get(key)
         return None if key_id is None else self._windows.get(key_id, {}).get(float(window_start))
 
@@ -714,16 +553,12 @@ class GroundTruth:
     def to_state(self) -> bytes:
         """Everything needed to resume exactly: pending store, early labels, windows,
         detectors. orjson bytes (floats NaN/inf as null)."""
-        ids = list(self._slot_of)
-        slots = np.fromiter(self._slot_of.values(), np.int64, len(ids))
-        pending = {name: self._columns[name][slots].tolist() for name in _COLUMNS}
         state = {
             "version": _STATE_VERSION,
             "now": self._now if math.isfinite(self._now) else None,
             "keys": [list(k) for k in self._keys],
             "classes": self._classes,
-            "pending_ids": ids,
-            "pending": pending,
+            "pending": self._pending.to_state(),
             "early": [[pid, *entry] for pid, entry in self._early.items()],
             "joined": [[pid, t] for pid, t in self._joined.items()],
             "windows": [[k, s, w.to_state()] for k, ws in self._windows.items() for s, w in ws.items()],
@@ -742,18 +577,16 @@ class GroundTruth:
             self._key_id(WindowKey(*key))
         for name in state["classes"]:
             self._class_id(name)
-        ids = state["pending_ids"]
-        slots = self._allocate(len(ids))
-        for name, dtype in _COLUMNS.items():
-            self._columns[name][slots] = np.array(state["pending"][name], dtype=np.float64).astype(dtype)
-        self._slot_of.update(zip(ids, slots.tolist()))
+        self._pending = PendingPredictions.from_state(state["pending"], self.settings.max_pending)
         self._early.update((pid, (label, float(t), model, float(arrived))) for pid, label, t, model, arrived in state["early"])
         self._joined.update((pid, float(t)) for pid, t in state["joined"])
         for key_id, start, window in state["windows"]:
-            self._windows.setdefault(int(key_id), {})[float(start)] = _WindowTruth.from_state(window)
+            self._windows.setdefault(int(key_id), {})[float(start)] = WindowTruth.from_state(window)
         for model, version, seen, detectors in state["detectors"]:
             self._detectors[(model, version)] = (int(seen), [load_detector(d) for d in detectors])
         self._gauge()
+
+
 
 
 def _as_float(value: Any) -> float:
@@ -765,13 +598,6 @@ def _as_float(value: Any) -> float:
         return math.nan
 
 
-_COLUMNS: dict[str, Any] = {
-    "key": np.int64,
-    "window": np.float64,
-    "time": np.float64,
-    "prediction": np.float64,  # regression value, binary positive flag, or multiclass class id
-    "score": np.float64,
-}
 _FALLBACK_MODEL = ModelSettings(name="unconfigured")
 # Without a baseline map, scores are taken as calibrated: each bin at its midpoint.
 _IDENTITY_MAP = CalibrationMap((SCORE_EDGES[:-1] + SCORE_EDGES[1:]) / 2)

@@ -1,0 +1,153 @@
+"""Label-based aggregates of one window, and the results computed from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detectors.base import DriftResult, FeatureData
+from detectors.calibration import ScoreHistogram, calibration_statistics
+from detectors.cbpe import PredictionHistogram
+from detectors.decision import decide
+from detectors.performance import (
+    BinaryCounts,
+    MulticlassCounts,
+    RegressionSums,
+    binary_metrics,
+    multiclass_metrics,
+    regression_metrics,
+)
+from detectors.registry import REGISTRY
+from monitor.results import LABEL, MetricValue, WindowKey
+
+__all__ = ["LabelUpdate", "WindowTruth", "label_drift", "label_update"]
+
+_OTHER = "__other__"
+_MAX_LABEL_VALUES = 50  # distinct label values counted per window
+_MIN_LABELS_FOR_DRIFT = 30
+_LABEL_DRIFT_METHODS = ("chisquare", "psi")
+
+
+@dataclass(frozen=True, slots=True)
+class LabelUpdate:
+    """Label-based results of one window, recomputed because new labels joined."""
+
+    key: WindowKey
+    window_start: float
+    n_labels: int
+    n_predictions: int
+    performance: dict[str, MetricValue]
+    calibration: dict[str, Any]
+    label_counts: dict[str, int]
+    label_drift: list[DriftResult] = field(default_factory=list)
+
+
+class WindowTruth:
+    """Label and score aggregates of one window of one key (all mergeable)."""
+
+    __slots__ = (
+        "binary",
+        "dirty",
+        "label_counts",
+        "multiclass",
+        "n_labels",
+        "n_predictions",
+        "predictions",
+        "regression",
+        "scores",
+    )
+
+    def __init__(self) -> None:
+        self.n_predictions = 0
+        self.n_labels = 0
+        self.binary: BinaryCounts | None = None
+        self.multiclass: MulticlassCounts | None = None
+        self.regression: RegressionSums | None = None
+        self.scores: ScoreHistogram | None = None  # joined scores with outcomes (calibration, AUC)
+        self.predictions: PredictionHistogram | None = None  # all scored predictions (CBPE)
+        self.label_counts: dict[str, int] = {}
+        self.dirty = False
+
+    def count_labels(self, labels: list[str]) -> None:
+        """Count label values; past 50 distinct values the rest share ``__other__``."""
+        values, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist()):
+            if value not in self.label_counts and len(self.label_counts) >= _MAX_LABEL_VALUES - 1:
+                value = _OTHER
+            self.label_counts[value] = self.label_counts.get(value, 0) + count
+
+    def to_state(self) -> dict[str, Any]:
+        def opt(part: Any) -> Any:
+            return None if part is None else part.to_state()
+
+        return {
+            "n_predictions": self.n_predictions, "n_labels": self.n_labels, "dirty": self.dirty,
+            "binary": opt(self.binary), "multiclass": opt(self.multiclass),
+            "regression": opt(self.regression), "scores": opt(self.scores),
+            "predictions": opt(self.predictions), "label_counts": self.label_counts,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> WindowTruth:
+        window = cls()
+        window.n_predictions = int(state["n_predictions"])
+        window.n_labels = int(state["n_labels"])
+        window.dirty = bool(state["dirty"])
+        for name, kind in (("binary", BinaryCounts), ("multiclass", MulticlassCounts),
+                           ("regression", RegressionSums), ("scores", ScoreHistogram),
+                           ("predictions", PredictionHistogram)):
+            if state.get(name) is not None:
+                setattr(window, name, kind.from_state(state[name]))
+        window.label_counts = {str(k): int(v) for k, v in state["label_counts"].items()}
+        return window
+
+
+def label_update(key: WindowKey, start: float, window: WindowTruth, baseline: Any) -> LabelUpdate:
+    """Realised performance, calibration and label drift of a window from its aggregates."""
+    if window.binary is not None:
+        stats = binary_metrics(window.binary, window.scores)
+    elif window.multiclass is not None:
+        stats = multiclass_metrics(window.multiclass)
+    elif window.regression is not None:
+        stats = regression_metrics(window.regression)
+    else:
+        stats = {}
+    calibration: dict[str, Any] = {}
+    if window.scores is not None and window.scores.n:
+        calibration = calibration_statistics(window.scores)
+        reference = baseline.calibration.get("reliability_curve", []) if baseline is not None else []
+        calibration["reliability_curve"] = {"window": calibration["reliability_curve"], "baseline": reference}
+    return LabelUpdate(
+        key=key,
+        window_start=start,
+        n_labels=window.n_labels,
+        n_predictions=window.n_predictions,
+        performance={name: MetricValue(*estimate) for name, estimate in stats.items()},
+        calibration=calibration,
+        label_counts=dict(window.label_counts),
+        label_drift=label_drift(baseline, window),
+    )
+
+
+def label_drift(baseline: Any, window: WindowTruth) -> list[DriftResult]:
+    """Labels of the window vs the baseline's label profile (chi-square and PSI).
+
+    Empty for regression, without a baseline label profile, or below 30 labels.
+    """
+    profile = getattr(baseline, "label", None)
+    if profile is None or profile.kind != "categorical" or window.n_labels < _MIN_LABELS_FOR_DRIFT:
+        return []
+    counts = np.zeros(profile.n_bins)
+    codes = profile.category_codes()
+    for value, count in window.label_counts.items():
+        counts[codes.get(value, profile.unseen_bin)] += count
+    data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin)
+    results = []
+    for method in _LABEL_DRIFT_METHODS:
+        spec = REGISTRY[method]
+        score = spec.score(data)
+        results.append(DriftResult(method, LABEL, score.score, score.p_value, spec.default_threshold, False))
+    # One target, two views of it: no multiple-testing correction across them.
+    return decide(results, correction="none", alpha=0.05)
