@@ -197,21 +197,29 @@ class Consumer:
         self._disconnect()
 
     # -- one iteration -----------------------------------------------------------
-    def _seek_assigned(self) -> None:
+    def _seek_assigned(self) -> set[Any]:
+        """Seek newly assigned partitions to their checkpoint offsets; returns those sought."""
         with self.rebalance.lock:
             pending = set(self.rebalance.pending_seek)
             self.rebalance.pending_seek.clear()
             assigned = len(self.rebalance.assigned)
         self.metrics.assigned_partitions.set(assigned)
+        sought = set()
         for tp in pending:
             offset = self._checkpoint_offsets.get(f"{tp.topic}:{tp.partition}")
             if offset is not None:
                 self._consumer.seek(tp, offset)
+                sought.add(tp)
+        return sought
 
     def _iteration(self) -> None:
         started = time.perf_counter()
         records = self._consumer.poll(timeout_ms=self.kafka.poll_timeout_ms, update_offsets=True)
-        self._seek_assigned()
+        # Records fetched in the poll that (re)assigned a partition start at the committed
+        # offset, which can trail the checkpoint if a commit failed: drop them, the seek
+        # to the checkpoint offset replays exactly what the saved state has not seen.
+        for tp in self._seek_assigned():
+            records.pop(tp, None)
         self.last_loop = time.time()
         self.metrics.last_poll.set(self.last_loop)
         rejected_total = 0
