@@ -142,6 +142,11 @@ def feature_values(
     return rows
 
 
+def _calibration(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    # Statistics written as NaN come back as null; nested curves are returned as stored.
+    return {k: _NAN if v is None else v for k, v in (data or {}).items()}
+
+
 def _attribution(data: Mapping[str, Any] | None) -> AttributionSummary | None:
     if not data:
         return None
@@ -178,8 +183,8 @@ def window_record(row: Any) -> WindowRecord:
             k: _nan_if_none(v) for k, v in (row.baseline_performance or {}).items()
         },
         estimated_performance=_metric_values(row.estimated_performance),
-        calibration=dict(row.calibration or {}),
-        baseline_calibration=dict(row.baseline_calibration or {}),
+        calibration=_calibration(row.calibration),
+        baseline_calibration=_calibration(row.baseline_calibration),
         attribution=_attribution(row.attribution),
     )
 
