@@ -48,10 +48,5 @@ def amtool() -> str:
 
 
 @pytest.fixture
-def prometheus_bin() -> str:
-    return require_binary("prometheus")
-
-
-@pytest.fixture
 def alertmanager_bin() -> str:
     return require_binary("prometheus-alertmanager")
