@@ -397,10 +397,14 @@ class GroundTruth:
         key_ids, windows = columns["key"], columns["window"]
         predictions, scores = columns["prediction"], columns["score"]
         invalid: list[int] = []
-        # Group rows by (model, version): one task, one error stream each.
-        pairs = [self._keys[k][:2] for k in key_ids.tolist()]
-        for pair in dict.fromkeys(pairs):
-            rows = np.fromiter((i for i, p in enumerate(pairs) if p == pair), np.int64)
+        # Group rows by (model, version): one task, one error stream each. Rows keep
+        # their arrival order inside a group (the error stream is in label order).
+        unique_keys, key_index = np.unique(key_ids, return_inverse=True)
+        pair_of_key = [self._keys[k][:2] for k in unique_keys.tolist()]
+        pairs = list(dict.fromkeys(pair_of_key))
+        pair_index = np.array([pairs.index(p) for p in pair_of_key], np.int64)[key_index.ravel()]
+        for p, pair in enumerate(pairs):
+            rows = np.flatnonzero(pair_index == p)
             invalid.extend(
                 rows[self._resolve_version(pair, rows, key_ids, windows, predictions, scores, labels)].tolist()
             )
