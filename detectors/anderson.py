@@ -29,9 +29,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from detectors._util import Pooled, pool
+from detectors._util import Pooled, PooledRows, pool
 
-__all__ = ["MAX_TIED_VALUES", "anderson_2samp", "ad_inf_sf"]
+__all__ = ["MAX_TIED_VALUES", "ad_inf_sf", "anderson_2samp", "anderson_rows"]
 
 # Variance of the asymptotic distribution A∞: 2 Σ 1/(j(j+1))² = 2 (π² - 9) / 3.
 _VAR_INF = 2.0 * (math.pi**2 - 9.0) / 3.0
@@ -147,3 +147,25 @@ def anderson_2samp(a: np.ndarray, b: np.ndarray, pooled: Pooled | None = None) -
         centred = standardised
     p_value = ad_inf_sf(1.0 + centred * math.sqrt(_VAR_INF))
     return float(standardised), float(p_value)
+
+
+def anderson_rows(pooled: PooledRows) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`anderson_2samp` for the untied rows of a :func:`~detectors._util.pool_rows`.
+
+    Without ties every distinct value has one observation, midranks are ``j - 1/2``
+    and the window's term of A² equals the reference's (``X_b = -X_a``), so
+    ``A² = (N-1)/N (1/n + 1/m) Σ_j (N M_aj - n B_j)² / (N D_j)``.
+    Rows with ties get NaN; score them with :func:`anderson_2samp`.
+    """
+    n, m = pooled.n, pooled.m
+    total = n + m
+    midrank = np.arange(1, total + 1, dtype=np.float64) - 0.5
+    denominator = midrank * (total - midrank) - total / 4.0
+    below_mid = pooled.a_le - pooled.from_a / 2.0
+    inner = (total * below_mid - midrank * n) ** 2 / (total * denominator)
+    a2 = (total - 1.0) / total * (1.0 / n + 1.0 / m) * inner.sum(axis=1)
+    standardised = (a2 - 1.0) / _sigma(n, m)
+    p_values = np.array([ad_inf_sf(1.0 + z * math.sqrt(_VAR_INF)) for z in standardised])
+    standardised[pooled.tied] = np.nan
+    p_values[pooled.tied] = np.nan
+    return standardised, p_values

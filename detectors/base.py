@@ -6,7 +6,7 @@ handlers; this package imports only numpy and scipy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -106,6 +106,18 @@ class MethodSpec:
     score: Callable[[FeatureData], Score] = field(repr=False)
     test: str = ""
     score_range: tuple[float, float] = (0.0, float("inf"))
+    # Optional vectorised hook scoring many features at once (same results as ``score``).
+    score_many: Callable[[Sequence[FeatureData]], list[Score]] | None = field(default=None, repr=False)
+
+    def score_all(self, data: Sequence[FeatureData]) -> list[Score]:
+        """Scores of many features, through the vectorised hook when the method has one.
+
+        Equal to ``[self.score(d) for d in data]``; the daemon calls this once per
+        method per window so that numpy works on all features in one pass.
+        """
+        if self.score_many is not None and len(data) > 1:
+            return self.score_many(data)
+        return [self.score(d) for d in data]
 
     def passes(self, value: float, threshold: float) -> bool:
         """Whether an effect size ``value`` is beyond ``threshold`` in this method's direction.

@@ -147,3 +147,26 @@ def test_drift_share_and_importance_weighted_score() -> None:
     assert weighted_drift_score(results, {"zzz": 1.0}) == 0.5  # unknown features: back to uniform
     assert weighted_drift_score(results, {"a": -2.0, "b": 1.0}) == 0.0  # negative importances count as zero
     assert drift_share([]) == 0.0 and weighted_drift_score([]) == 0.0
+
+
+@pytest.mark.parametrize("name", UNIVARIATE)
+def test_vectorised_scoring_equals_one_by_one(name: str) -> None:
+    spec = REGISTRY[name]
+    rng = np.random.default_rng(9)
+    batch = []
+    for j in range(8):
+        kind = sorted(spec.kinds)[j % len(spec.kinds)]
+        data = _data(kind, shift=0.05 * j, seed=j, rows=1500)
+        if kind == "numeric" and j == 2:  # ties: the one-feature path inside the batch
+            data = FeatureData("numeric", data.ref_counts, data.cur_counts, data.ref_sample, np.round(data.cur_sample, 1), data.ref_std)
+        if kind == "numeric" and j == 4:  # missing values: a group of its own size
+            data = FeatureData("numeric", data.ref_counts, data.cur_counts, data.ref_sample,
+                               np.where(rng.random(1500) < 0.1, np.nan, data.cur_sample), data.ref_std)
+        batch.append(data)
+    one_by_one = [spec.score(d) for d in batch]
+    together = spec.score_all(batch)
+    for a, b in zip(one_by_one, together):
+        assert b.score == pytest.approx(a.score, rel=1e-12, abs=1e-15)
+        assert (a.p_value is None) == (b.p_value is None)
+        if a.p_value is not None:
+            assert b.p_value == pytest.approx(a.p_value, rel=1e-9, abs=1e-300)
