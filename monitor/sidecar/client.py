@@ -294,9 +294,17 @@ class PredictionLogger:
         from kafka import KafkaProducer
 
         try:
-            return KafkaProducer(**self.producer_options())
+            producer = KafkaProducer(**self.producer_options())
         except Exception as exc:
             raise _diagnose(self.kafka, exc) from exc
+        try:
+            # Fetching metadata proves the broker answers (not just the bootstrap) and
+            # leaves a connection open, which the idle health probe relies on.
+            producer.partitions_for(self.kafka.predictions_topic)
+        except Exception as exc:
+            producer.close(timeout=0)
+            raise KafkaUnreachable(f"Kafka at {self.kafka.bootstrap_servers} does not serve metadata: {exc}") from exc
+        return producer
 
 
 def _merge(kafka: KafkaSettings, overrides: dict[str, Any]) -> KafkaSettings:

@@ -179,3 +179,18 @@ def test_http_sidecar_429_while_kafka_is_slow(broker: EmbeddedBroker) -> None:
     got = read_topic(broker.bootstrap_servers, "slow.predictions", expected=25)
     assert _ids(got) == sorted(e["prediction_id"] for e in events)
     assert logger.stats().rejected == {"buffer_full": 4}
+
+
+def test_idle_logger_reports_broker_loss_and_return(broker: EmbeddedBroker) -> None:
+    logger = PredictionLogger(bootstrap_servers=broker.bootstrap_servers, predictions_topic="idle.predictions",
+                              **FAST)
+    try:
+        _wait(lambda: logger.ready, 20, "connected")
+        broker.stop()  # nothing is being logged: only the idle probe can notice
+        _wait(lambda: not logger.ready and logger.stats().last_error is not None, 20,
+              "not ready while the broker is gone")
+        assert "cannot reach Kafka" in logger.stats().last_error
+        broker.start()
+        _wait(lambda: logger.ready, 30, "ready again once the broker is back")
+    finally:
+        logger.close(timeout=5)
