@@ -264,7 +264,7 @@ class GroundTruth:
             return
         settings = self._model(batch.model)
         self._advance(batch.event_times)
-        segment_ids = {s: self._key_id(WindowKey(batch.model, batch.version, s)) for s in set(batch.segments)}
+        segment_ids = {s: self._key_id(WindowKey(batch.model, batch.version, s)) for s in dict.fromkeys(batch.segments)}
         key_ids = np.fromiter((segment_ids[s] for s in batch.segments), np.int64, n)
         window_starts = np.asarray(window_starts, np.float64)
         prediction, positive, scores = self._prediction_columns(batch, settings)
@@ -298,7 +298,9 @@ class GroundTruth:
 
         # Labels that came before their prediction join now.
         if self._early:
-            early = [(pid, self._early.pop(pid)) for pid in seen if pid in self._early]
+            # In batch order, so that the error stream (and replays) are deterministic.
+            ids = batch.prediction_ids
+            early = [(ids[i], self._early.pop(ids[i])) for i in rows_new if ids[i] in self._early and ids[i] in self._pending]
             if early:
                 joined_slots = [self._pending.pop(pid) for pid, _ in early]
                 for pid, _ in early:

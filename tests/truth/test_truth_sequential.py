@@ -146,3 +146,10 @@ def test_bad_configuration_names_the_argument():
         ADWIN(delta=2)
     with pytest.raises(ValueError, match="unknown detector"):
         load_detector({"detector": "kswin"})
+
+
+def test_adwin_stays_quiet_on_stationary_error_streams():
+    """ADWIN's delta bounds its false-alarm rate: none on 5 stationary 20k-event streams."""
+    for seed, rate in enumerate((0.05, 0.1, 0.2, 0.3, 0.45)):
+        stream = (np.random.default_rng(100 + seed).random(20_000) < rate).astype(float)
+        assert ADWIN().update_many(stream).tolist() == []
