@@ -198,3 +198,24 @@ def test_every_alert_has_a_runbook_page():
             "## Roll back or retrain",
         ):
             assert section in text, f"{page}: missing section {section!r}"
+
+
+@pytest.mark.integration
+def test_a_method_where_lower_scores_mean_drift(monkeypatch, tmp_path, promtool):
+    """No registered method has higher_is_drift=False today; the rules must still orient it."""
+    import dataclasses
+
+    import alerts.catalogue
+    import alerts.model_alerts
+
+    lower = dataclasses.replace(REGISTRY["ks"], name="similarity", higher_is_drift=False)
+    registry = {"ks": REGISTRY["ks"], "similarity": lower}
+    monkeypatch.setattr(alerts.catalogue, "REGISTRY", registry)
+    monkeypatch.setattr(alerts.model_alerts, "REGISTRY", registry)
+    files = generate_rule_files(Settings())
+    assert (
+        'driftd_feature_drift_threshold{method="similarity"} / '
+        'driftd_feature_drift_score{method="similarity"}'
+    ) in files[RULES_FILE]
+    _, tests = _write(files, tmp_path)
+    assert "SUCCESS" in promtool_test_rules([tests], promtool)
