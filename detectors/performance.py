@@ -329,10 +329,13 @@ def reference_performance(
     task: str,
     *,
     positive_class: str = "1",
+    decision_threshold: float = 0.5,
 ) -> dict[str, float]:
     """Baseline performance (point values), computed by the same code as live windows.
 
-    Rows whose label is missing are left out.
+    Rows whose label is missing are left out. A binary ``y_pred`` holding
+    probabilities (numbers not all 0/1) is thresholded at ``decision_threshold``,
+    as live events that log a score as their prediction are.
     """
     if task == "regression":
         sums = RegressionSums()
@@ -348,7 +351,11 @@ def reference_performance(
         counts.add(truth, [p if p is not None else "__missing__" for p in predictions])
         return {name: est.value for name, est in multiclass_metrics(counts).items()}
     actual = np.array([t == positive_class for t in truth], dtype=bool)
-    predicted = np.array([p == positive_class for p in predictions], dtype=bool)
+    raw_pred = np.asarray(y_pred)
+    if raw_pred.dtype.kind == "f" and np.any((raw_pred > 0) & (raw_pred < 1)):
+        predicted = raw_pred[known] >= decision_threshold
+    else:
+        predicted = np.array([p == positive_class for p in predictions], dtype=bool)
     scores = None if y_score is None else np.asarray(y_score, np.float64)[known]
     counts = BinaryCounts()
     counts.add(actual, predicted, scores)

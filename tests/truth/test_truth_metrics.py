@@ -20,7 +20,12 @@ from sklearn.metrics import (
 )
 from statsmodels.stats.proportion import proportion_confint
 
-from detectors.calibration import ScoreHistogram, bin_scores, calibration_statistics, reference_calibration
+from detectors.calibration import (
+    ScoreHistogram,
+    bin_scores,
+    calibration_statistics,
+    reference_calibration,
+)
 from detectors.cbpe import CalibrationMap, PredictionHistogram, estimate_performance
 from detectors.performance import (
     BinaryCounts,
@@ -280,3 +285,9 @@ def test_cbpe_misses_concept_drift_by_design():
     window.add(scores, scores >= 0.5)
     assert estimate_performance(window, cmap)["accuracy"].value > 0.7
     assert accuracy_score(truth, scores >= 0.5) < 0.3
+
+
+def test_reference_performance_thresholds_probability_predictions():
+    scores, truth, _ = _binary_data(4, n=1000)
+    result = reference_performance(truth.astype(int), scores, scores, "binary", decision_threshold=0.6)
+    assert result["accuracy"] == pytest.approx(accuracy_score(truth, scores >= 0.6), abs=EXACT)
