@@ -14,6 +14,7 @@ critical), then clean windows again. Then driftd is stopped and ``up == 0`` page
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -214,6 +215,18 @@ def test_drift_pages_and_is_recorded_then_resolves_and_down_pages(
         finally:
             traffic.stop()
             store.close()
+
+        # What the running daemon exports (after drift, labels-free windows, receiver
+        # traffic) passes promtool's metric lint.
+        exposition = stack.daemon.metrics_text()
+        assert "driftd_model_drift_share_ratio{" in exposition
+        lint = subprocess.run(
+            ["promtool", "check", "metrics"], input=exposition, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert lint.returncode == 0 and not (lint.stdout + lint.stderr).strip(), (
+            lint.stdout + lint.stderr
+        )
 
         # Pipeline alert: driftd stops, `up == 0` pages.
         stack.daemon.stop()
