@@ -97,9 +97,14 @@ class Store:
 
     # -- sessions and migrations ---------------------------------------------------
 
-    def session(self) -> Session:
-        """A new ORM session; use it as a context manager (``with store.session() as s``)."""
-        return self._sessions()
+    def session(self, *, write: bool = False) -> Session:
+        """A new ORM session; use it as a context manager (``with store.session() as s``).
+
+        ``write=True`` makes its transactions take SQLite's write lock when they begin
+        (``BEGIN IMMEDIATE``), so that a read followed by a write waits for other
+        writers instead of failing with "database is locked". No effect on PostgreSQL.
+        """
+        return (self._write_sessions if write else self._sessions)()
 
     @contextlib.contextmanager
     def transaction(

@@ -300,4 +300,19 @@ def test_sqlite_writer_waits_for_another_process_lock(tmp_path):
         release.join()
         other.close()
     assert store.load_checkpoint("other") == ({}, b"")
+
+    # The same for callers with their own ORM code (the alert receiver, the app's notes).
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("delete from checkpoints where name = 'other'")
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        with store.session(write=True) as session, session.begin():
+            assert session.scalar(select(func.count()).select_from(WindowResultRow)) == 0
+            session.execute(WindowResultRow.__table__.delete())
+    finally:
+        release.join()
+        other.close()
+    assert store.load_checkpoint("other") is None
     store.close()
