@@ -34,6 +34,7 @@ Checkpoints are orjson bytes (:meth:`GroundTruth.to_state`), never pickle.
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -59,7 +60,8 @@ __all__ = ["ConceptAlarm", "DeadLabel", "GroundTruth"]
 _STATE_VERSION = 1
 _OTHER = "__other__"
 _MAX_CLASSES = 10_000  # distinct predicted classes interned for pending multiclass predictions
-_MAX_DETECTOR_SETS = 64  # (model, version) pairs with sequential detectors
+_MAX_DETECTOR_SETS = 64
+_MAX_FUTURE_SECONDS = 86_400.0  # event times further ahead of the wall clock do not advance it  # (model, version) pairs with sequential detectors
 _REGRESSION_LABEL = "label is not a number for a regression model"
 
 
@@ -181,8 +183,11 @@ class GroundTruth:
     def _class_id(self, name: str) -> int:
         code = self._class_ids.get(name)
         if code is None:
-            if len(self._classes) >= _MAX_CLASSES:
-                return self._class_id(_OTHER) if name != _OTHER else len(self._classes) - 1
+            if len(self._classes) >= _MAX_CLASSES - 1:  # the last id is shared by the rest
+                name = _OTHER
+                code = self._class_ids.get(_OTHER)
+                if code is not None:
+                    return code
             code = self._class_ids[name] = len(self._classes)
             self._classes.append(name)
         return code
@@ -233,7 +238,10 @@ class GroundTruth:
         return list(self._alarms)
 
     def _advance(self, event_times: np.ndarray) -> None:
-        finite = event_times[np.isfinite(event_times)]
+        # A timestamp far in the future would expire every pending prediction at once:
+        # such times do not move the clock (the event itself is still processed).
+        limit = time.time() + _MAX_FUTURE_SECONDS
+        finite = event_times[np.isfinite(event_times) & (event_times <= limit)]
         if len(finite):
             self._now = max(self._now, float(finite.max()))
         self.expire()

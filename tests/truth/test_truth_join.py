@@ -287,3 +287,11 @@ def test_current_gives_label_results_of_a_window_without_draining_updates():
     assert now is not None and now.n_labels == 1 and now.n_predictions == 2
     [update] = truth.updates()
     assert repr(update) == repr(now)  # NaN-safe equality
+
+
+def test_a_timestamp_from_the_future_does_not_expire_everything():
+    truth, registry = _truth(pending_ttl_seconds=600)
+    truth.add_predictions(_predictions(["a", "b"], [T0, T0], ["1", "0"], [0.9, 0.1]), _starts([T0, T0]))
+    truth.add_labels(_labels(["zzz"], [1], [4_000_000_000.0]))  # year 2096
+    assert truth.pending_count == 2
+    assert _value(registry, "driftd_label_join_evictions_total", reason="ttl") == 0
