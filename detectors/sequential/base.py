@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["SequentialDetector", "encode_float", "decode_float"]
+__all__ = ["SequentialDetector", "decode_float", "encode_float"]
 
 
 def encode_float(value: float | None) -> float | str | None:
