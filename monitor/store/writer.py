@@ -86,6 +86,10 @@ class StoreWriter:
     max_attempts
         Attempts for errors other than :class:`StoreUnavailable` before the batch
         is split and the failing items are dropped.
+    stall_timeout
+        An attempt still running after this many seconds makes :attr:`healthy`
+        False: a paused or wedged database server accepts the connection and then
+        never answers, which no error reports.
 
     Examples
     --------
@@ -110,6 +114,7 @@ class StoreWriter:
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
         max_attempts: int = 3,
+        stall_timeout: float = 30.0,
     ) -> None:
         if max_pending < 1 or batch_size < 1 or max_attempts < 1:
             raise ValueError("max_pending, batch_size and max_attempts must be >= 1")
@@ -123,6 +128,8 @@ class StoreWriter:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.max_attempts = max_attempts
+        self.stall_timeout = stall_timeout
+        self._attempt_started: float | None = None
         self._queue: deque[tuple[str, Any]] = deque()
         self._droppable = 0  # reports + explanation rows in the queue
         self._in_flight = 0
@@ -141,12 +148,18 @@ class StoreWriter:
 
     @property
     def healthy(self) -> bool:
-        """False while the last write attempt failed (for ``/readyz``)."""
+        """False while the last write attempt failed or the current one stalls (``/readyz``)."""
+        started = self._attempt_started
+        if started is not None and time.monotonic() - started > self.stall_timeout:
+            return False
         return self._healthy
 
     @property
     def last_error(self) -> str | None:
-        """The message of the last failed attempt, or None after a success."""
+        """The message of the last failed attempt (or of a stall), or None after a success."""
+        started = self._attempt_started
+        if started is not None and time.monotonic() - started > self.stall_timeout:
+            return f"the store has not answered for {time.monotonic() - started:.0f} s"
         return self._last_error
 
     @property
@@ -347,6 +360,13 @@ class StoreWriter:
                 return True
 
     def _write(self, kind: str, items: list[Any]) -> None:
+        self._attempt_started = time.monotonic()
+        try:
+            self._call_store(kind, items)
+        finally:
+            self._attempt_started = None
+
+    def _call_store(self, kind: str, items: list[Any]) -> None:
         if kind == REPORTS:
             self.store.write_reports(items)
         elif kind == EXPLANATIONS:

@@ -35,7 +35,7 @@ def store(store_url) -> Iterator[Store]:
 
 
 class TcpProxy:
-    """A loopback TCP forwarder that can refuse and cut connections on demand."""
+    """A loopback TCP forwarder that can refuse, cut or freeze connections on demand."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -47,8 +47,19 @@ class TcpProxy:
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._stopped = threading.Event()
+
+    def pause(self) -> None:
+        """Keep connections open but forward nothing: a paused (SIGSTOP) server."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def start(self) -> TcpProxy:
+        self._stopped.clear()
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -59,6 +70,7 @@ class TcpProxy:
 
     def stop(self) -> None:
         """Refuse new connections and cut every open one."""
+        self._stopped.set()
         listener, self._listener = self._listener, None
         if listener is not None:
             # shutdown() wakes the thread blocked in accept(); close() alone would not,
@@ -105,6 +117,10 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                # Bounded wait: stop() ends a pause too.
+                while not self._flowing.wait(0.05):
+                    if self._stopped.is_set():
+                        return
                 sink.sendall(data)
         except OSError:
             pass

@@ -192,3 +192,26 @@ def test_store_down_at_start_then_schema_and_writes_arrive(pg_proxy, pg_schema_u
     finally:
         writer.close(1)
         store.close()
+
+
+@pytest.mark.integration
+def test_a_paused_server_makes_the_writer_unhealthy_until_it_answers(pg_proxy, pg_schema_url,
+                                                                      make_report):
+    proxy, url = pg_proxy
+    store = open_store(url)
+    writer = StoreWriter(store, stall_timeout=0.5)
+    try:
+        proxy.pause()  # the server accepts bytes and never answers; no error anywhere
+        writer.write_reports([make_report()])
+        assert wait_until(lambda: not writer.healthy)
+        assert "not answered" in writer.last_error
+        assert not writer.flush(0.2)
+        proxy.resume()
+        assert writer.flush(30) and writer.healthy
+        direct = open_store(pg_schema_url, create=False)
+        assert len(direct.windows("churn")) == 1
+        direct.close()
+    finally:
+        proxy.resume()
+        writer.close(5)
+        store.close()
