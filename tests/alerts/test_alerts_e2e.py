@@ -77,7 +77,7 @@ def _config(tmp_path: Path, bootstrap: str, prefix: str, port: int) -> Path:
         "http": {"host": "127.0.0.1", "port": port},
         "checkpoint": {"interval_seconds": 1},
         # Short enough to watch pending -> firing -> resolved within seconds.
-        "alerts": {"for_duration": "3s", "keep_firing_for": "2s"},
+        "alerts": {"for_duration": "5s", "keep_firing_for": "2s"},
     }
     path = tmp_path / "driftd.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -163,7 +163,7 @@ def test_drift_pages_and_is_recorded_then_resolves_and_down_pages(
             )
             assert prom.alerts("DriftdModelDrift") == []
 
-            # Window 1 drifts: pending first (for: 3s), then firing.
+            # Window 1 drifts: pending first (for: 5s), then firing.
             traffic.window(1, DRIFTING)
             traffic.close_window(1)
             states: list[str] = []
