@@ -204,13 +204,23 @@ class Consumer:
             self.rebalance.pending_seek.clear()
             assigned = len(self.rebalance.assigned)
         self.metrics.assigned_partitions.set(assigned)
-        sought = set()
-        for tp in pending:
-            offset = self._checkpoint_offsets.get(f"{tp.topic}:{tp.partition}")
-            if offset is not None:
-                self._consumer.seek(tp, offset)
-                sought.add(tp)
-        return sought
+        wanted = {tp: offset for tp in pending if (offset := self._checkpoint_offsets.get(f"{tp.topic}:{tp.partition}")) is not None}
+        if not wanted:
+            return set()
+        ends = self._consumer.end_offsets(list(wanted))
+        for tp, offset in wanted.items():
+            end = ends.get(tp)
+            if end is not None and end < offset:
+                # The log is shorter than what we already processed: the topic was deleted
+                # and recreated (or an in-memory broker restarted). Start it from the beginning.
+                log.warning("%s:%d ends at %d, before the checkpoint offset %d: topic recreated; reading it from the start",
+                            tp.topic, tp.partition, end, offset)
+                self.metrics.offset_resets.inc()
+                offset = 0
+                self._checkpoint_offsets[f"{tp.topic}:{tp.partition}"] = 0
+                self._positions.pop(tp, None)
+            self._consumer.seek(tp, offset)
+        return set(wanted)
 
     def _iteration(self) -> None:
         started = time.perf_counter()

@@ -93,6 +93,11 @@ class PipelineMetrics:
             "driftd_consumer_assigned_partitions", "Partitions assigned to this consumer.",
             registry=registry,
         )
+        self.offset_resets = Counter(
+            "driftd_consumer_offset_resets",
+            "Partitions found shorter than their checkpoint offset (topic recreated) and read from the start.",
+            registry=registry,
+        )
         self.last_poll = Gauge(
             "driftd_last_poll_timestamp_seconds", "Wall time of the last successful poll.",
             registry=registry,
