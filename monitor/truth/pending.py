@@ -8,6 +8,7 @@ reused, so memory stays at the high-water mark of ``max_pending``.
 
 from __future__ import annotations
 
+import base64
 from collections import OrderedDict
 from typing import Any
 
@@ -112,15 +113,25 @@ class PendingPredictions:
         return expired
 
     def to_state(self) -> dict[str, Any]:
+        """Ids in insertion order and each column as base64 of little-endian raw values
+        (compact for a million entries, NaN-safe, no pickle)."""
         ids = list(self._slot_of)
         slots = np.fromiter(self._slot_of.values(), np.int64, len(ids))
-        return {"ids": ids, **{name: self._columns[name][slots].tolist() for name in COLUMNS}}
+        columns = {
+            name: base64.b64encode(self._columns[name][slots].astype(np.dtype(dtype).newbyteorder("<")).tobytes()).decode()
+            for name, dtype in COLUMNS.items()
+        }
+        return {"ids": ids, "columns": columns}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], max_pending: int) -> PendingPredictions:
         store = cls(max_pending)
         ids = state["ids"]
-        # JSON has no NaN: missing scores come back as None -> NaN.
-        values = {name: np.array(state[name], dtype=np.float64).astype(dtype) for name, dtype in COLUMNS.items()}
+        values = {
+            name: np.frombuffer(base64.b64decode(state["columns"][name]), np.dtype(dtype).newbyteorder("<")).astype(dtype)
+            for name, dtype in COLUMNS.items()
+        }
+        if any(len(v) != len(ids) for v in values.values()):
+            raise ValueError("pending-prediction state is corrupt: column lengths differ from the ids")
         store.insert(ids, list(range(len(ids))), values)
         return store
