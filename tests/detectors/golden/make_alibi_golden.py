@@ -8,7 +8,9 @@ Run this script in a separate one and commit the JSON it writes:
     /tmp/alibi-venv/bin/python tests/detectors/golden/make_alibi_golden.py
 
 The JSON holds the input data themselves (not only seeds), so the test does not
-depend on random streams being equal across numpy versions.
+depend on random streams being equal across numpy versions. alibi_detect is
+imported inside the functions so that pytest can collect this file (doctests) in
+the project's environment.
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-import alibi_detect
-from alibi_detect.cd import KSDrift, TabularDrift
-
 OUT = Path(__file__).with_name("alibi_golden.json")
 
 
 def case(seed: int, n_ref: int, n_cur: int, shift: float, new_category: float) -> dict:
+    from alibi_detect.cd import KSDrift, TabularDrift  # only in alibi's own environment
+
     rng = np.random.default_rng(seed)
     ref_num = rng.normal(size=(n_ref, 3))
     cur_num = rng.normal(size=(n_cur, 3))
@@ -55,6 +56,8 @@ def case(seed: int, n_ref: int, n_cur: int, shift: float, new_category: float) -
 
 
 def main() -> None:
+    import alibi_detect
+
     cases = [
         case(0, 400, 300, 0.0, 0.0),
         case(1, 400, 300, 0.3, 0.0),
