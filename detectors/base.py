@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["DetectorError", "DriftResult", "FeatureData", "MethodSpec", "Score", "FeatureKind"]
+__all__ = ["DetectorError", "DriftResult", "FeatureData", "FeatureKind", "MethodSpec", "Score"]
 
 FeatureKind = Literal["numeric", "categorical", "multivariate"]
 

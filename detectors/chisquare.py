@@ -41,7 +41,7 @@ from scipy import special
 
 from detectors.base import FeatureData, MethodSpec, Score
 
-__all__ = ["SPEC", "chisquare", "chi2_statistic"]
+__all__ = ["SPEC", "chi2_statistic", "chisquare"]
 
 
 def chi2_statistic(table: np.ndarray) -> tuple[float, int]:

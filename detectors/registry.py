@@ -31,7 +31,7 @@ from detectors import (
 )
 from detectors.base import MethodSpec
 
-__all__ = ["REGISTRY", "DISCRETE_LIMIT", "choose_method", "get_method", "methods_for"]
+__all__ = ["DISCRETE_LIMIT", "REGISTRY", "choose_method", "get_method", "methods_for"]
 
 # Numeric features with at most this many distinct reference values are tested as categories.
 DISCRETE_LIMIT = 20

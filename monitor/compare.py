@@ -29,11 +29,18 @@ import pandas as pd
 import typer
 
 from detectors.base import DetectorError, DriftResult, FeatureData
-from detectors.decision import adjust_p_values, decide, drift_share
+from detectors.decision import adjust_p_values, decide
 from detectors.multivariate import MULTIVARIATE_METHODS
 from detectors.multivariate import evaluate as evaluate_multivariate
 from detectors.registry import REGISTRY, choose_method
-from monitor.baseline import BaselineError, FeatureProfile, _category_strings, build_baseline, profile_column, read_table
+from monitor.baseline import (
+    BaselineError,
+    FeatureProfile,
+    _category_strings,
+    build_baseline,
+    profile_column,
+    read_table,
+)
 
 __all__ = ["Comparison", "FeatureRow", "compare", "run_comparison", "to_json"]
 

@@ -7,13 +7,14 @@ no network): open the file anywhere, attach it to a ticket.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 
 import numpy as np
 
 from monitor.baseline import FeatureProfile
 
-__all__ = ["render_html", "histogram_svg", "bin_labels"]
+__all__ = ["bin_labels", "histogram_svg", "render_html"]
 
 _REFERENCE, _CURRENT = "#4c78a8", "#f58518"
 
@@ -33,7 +34,7 @@ def bin_labels(profile: FeatureProfile) -> list[str]:
     edges = [f"{e:.4g}" for e in profile.edges]
     if not edges:
         return ["all values"]
-    return [f"< {edges[0]}", *(f"[{a}, {b})" for a, b in zip(edges, edges[1:])), f">= {edges[-1]}"]
+    return [f"< {edges[0]}", *(f"[{a}, {b})" for a, b in itertools.pairwise(edges)), f">= {edges[-1]}"]
 
 
 def histogram_svg(labels: list[str], reference: np.ndarray, current: np.ndarray, width: int = 760) -> str:
@@ -76,7 +77,7 @@ def _cell(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def render_html(comparison) -> str:  # noqa: ANN001 - monitor.compare.Comparison (avoids an import cycle)
+def render_html(comparison) -> str:
     """The whole report as one HTML document."""
     verdict = '<span class="drift">DRIFT</span>', '<span class="ok">ok</span>'
     rows = []

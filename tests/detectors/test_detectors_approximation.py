@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from detectors import REGISTRY
 from detectors._util import pool

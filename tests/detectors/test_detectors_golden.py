@@ -23,10 +23,9 @@ from scipy.spatial import distance
 from detectors import REGISTRY
 from detectors._util import pool
 from detectors.anderson import anderson_2samp
-from detectors.base import FeatureData
+from detectors.base import DriftResult, FeatureData
 from detectors.chisquare import chi2_statistic
 from detectors.decision import adjust_p_values, decide
-from detectors.base import DriftResult
 
 TIGHT = 1e-12
 FLOAT32 = 1e-6
@@ -40,7 +39,7 @@ def _numeric(seed: int, n: int = 1500, m: int = 1000, shift: float = 0.2, scale:
 
 def _numeric_data(ref: np.ndarray, cur: np.ndarray, *, exact: bool = False, ref_std: float | None = None) -> FeatureData:
     edges = np.quantile(ref, np.linspace(0, 1, 11)[1:-1])
-    counts = lambda x: np.bincount(np.searchsorted(edges, x, side="right"), minlength=10).astype(float)  # noqa: E731
+    counts = lambda x: np.bincount(np.searchsorted(edges, x, side="right"), minlength=10).astype(float)
     return FeatureData("numeric", counts(ref), counts(cur), np.sort(ref), cur, ref_std or float(np.std(ref, ddof=1)), exact=exact)
 
 
@@ -56,7 +55,7 @@ def _category_counts(ref: np.ndarray, cur: np.ndarray) -> FeatureData:
     categories = sorted(set(ref))
     codes = {c: i for i, c in enumerate(categories)}
     unseen = len(categories) + 1
-    count = lambda x: np.bincount([codes.get(v, unseen) for v in x], minlength=unseen + 1).astype(float)  # noqa: E731
+    count = lambda x: np.bincount([codes.get(v, unseen) for v in x], minlength=unseen + 1).astype(float)
     return FeatureData("categorical", count(ref), count(cur), unseen_bin=unseen)
 
 
@@ -219,7 +218,9 @@ def test_hellinger_equals_evidently_categorical() -> None:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_wasserstein_equals_evidently_with_its_std(seed: int) -> None:
-    from evidently.legacy.calculations.stattests.wasserstein_distance_norm import _wasserstein_distance_norm
+    from evidently.legacy.calculations.stattests.wasserstein_distance_norm import (
+        _wasserstein_distance_norm,
+    )
     from evidently.legacy.core import ColumnType
 
     ref, cur = _numeric(seed)

@@ -26,7 +26,7 @@ def _data(kind: str, *, shift: float = 0.0, seed: int = 0, rows: int = 3000) -> 
     if kind == "numeric":
         ref, cur = rng.normal(size=rows), rng.normal(shift, 1.0 + shift, size=rows)
         edges = np.quantile(ref, np.linspace(0, 1, 11)[1:-1])
-        count = lambda x: np.bincount(np.searchsorted(edges, x, side="right"), minlength=10).astype(float)  # noqa: E731
+        count = lambda x: np.bincount(np.searchsorted(edges, x, side="right"), minlength=10).astype(float)
         return FeatureData("numeric", count(ref), count(cur), np.sort(ref), cur, float(np.std(ref, ddof=1)))
     shares = np.array([0.4, 0.3, 0.2, 0.1, 0.0, 0.0])  # top-k, other known, unseen
     moved = shares * (1 - shift) + shift * np.array([0, 0, 0, 0.5, 0, 0.5])

@@ -52,7 +52,7 @@ def test_pca_matches_sklearn_components_and_errors() -> None:
     order = np.random.default_rng(0).permutation(len(ref_z))
     fit, holdout = ref_z[order[:1000]], ref_z[order[1000:]]
     pca = decomposition.PCA(n_components=0.65, svd_solver="full").fit(fit)
-    errors = lambda x: np.linalg.norm(x - pca.inverse_transform(pca.transform(x)), axis=1)  # noqa: E731
+    errors = lambda x: np.linalg.norm(x - pca.inverse_transform(pca.transform(x)), axis=1)
     expected = (errors(cur_z).mean() - errors(holdout).mean()) / errors(holdout).std(ddof=1)
     empty = np.empty(0)
     assert pca_reconstruction(FeatureData("multivariate", empty, empty, ref, cur)).score == pytest.approx(expected, rel=1e-8)
