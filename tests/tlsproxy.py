@@ -59,7 +59,7 @@ def _name(common_name: str) -> x509.Name:
 
 def _ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = _key()
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -95,7 +95,7 @@ def make_certificates(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "l
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             names.append(x509.DNSName(host))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(hosts[0]))
@@ -144,7 +144,7 @@ class TlsTerminator:
             f"OPENSSL-LISTEN:{self.listen_port},bind={self.host},reuseaddr,fork,"
             f"cert={self.files.server_cert},key={self.files.server_key},verify=0"
         )
-        self._process = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
+        self._process = subprocess.Popen(
             [socat, listen, f"TCP:{self.host}:{self.target_port}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,

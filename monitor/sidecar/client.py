@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from pydantic import ValidationError
@@ -148,7 +148,7 @@ class PredictionLogger:
         model_version: str,
         prediction_id: str,
         features: Mapping[str, Scalar],
-        prediction: int | float | str | bool,
+        prediction: float | str | bool,
         timestamp: float | str | datetime | None = None,
         scores: Mapping[str, float] | None = None,
         segment: Mapping[str, str] | None = None,
@@ -183,7 +183,7 @@ class PredictionLogger:
         self,
         *,
         prediction_id: str,
-        label: int | float | str | bool,
+        label: float | str | bool,
         timestamp: float | str | datetime | None = None,
         model: str | None = None,
     ) -> bool:
@@ -261,7 +261,7 @@ class PredictionLogger:
         self._closed = True
         return self.outbox.close(self.close_timeout if timeout is None else timeout)
 
-    def __enter__(self) -> PredictionLogger:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -347,9 +347,9 @@ def _diagnose(kafka: KafkaSettings, error: Exception) -> Exception:
     context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
     context.check_hostname = kafka.ssl_check_hostname
     try:
-        with socket.create_connection((host, int(port)), timeout=2.0) as sock:
-            with context.wrap_socket(sock, server_hostname=host):
-                pass
+        with socket.create_connection((host, int(port)), timeout=2.0) as sock, \
+                context.wrap_socket(sock, server_hostname=host):
+            pass
     except ssl.SSLCertVerificationError as exc:
         return KafkaUnreachable(
             f"TLS certificate verification failed for {host}:{port}: {exc.verify_message} "

@@ -281,7 +281,7 @@ class Outbox:
         if producer is not None:
             try:
                 producer.close(timeout=timeout)
-            except Exception:  # noqa: BLE001 - closing a broken producer must not kill the thread
+            except Exception:  # closing a broken producer must not kill the thread
                 log.debug("error closing the Kafka producer", exc_info=True)
 
     def _probe(self) -> None:

@@ -4,7 +4,7 @@ configuration errors. Nothing here waits for Kafka; no broker listens on the por
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import orjson
@@ -13,7 +13,6 @@ from kafka import codec
 
 from monitor.broker import free_port
 from monitor.config import ConfigError, KafkaSettings
-from monitor.events import parse_timestamp
 from monitor.sidecar import InvalidEvent, LoggerClosed, PredictionLogger
 
 VALID = {
@@ -101,7 +100,7 @@ def test_timestamp_defaults_to_now_and_accepts_datetimes(offline: PredictionLogg
     record = offline.encode_prediction({**VALID, "timestamp": time.time()})
     assert before <= orjson.loads(record[2])["timestamp"] <= time.time()
     assert offline.log_prediction(**VALID)  # timestamp=None -> now
-    moment = datetime(2026, 3, 1, 12, 30, tzinfo=timezone.utc)
+    moment = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
     assert offline.log_prediction(**{**VALID, "timestamp": moment})
     assert offline.log_label(prediction_id="r-1", label=1, timestamp=moment)
 

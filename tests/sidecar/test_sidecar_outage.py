@@ -156,7 +156,7 @@ def test_http_sidecar_429_while_kafka_is_slow(broker: EmbeddedBroker) -> None:
     logger = PredictionLogger(bootstrap_servers=broker.bootstrap_servers, predictions_topic="slow.predictions",
                               buffer_events=20, stall_timeout_s=60, **{**FAST, "request_timeout_ms": 60_000})
     events = [prediction_event(i, model="slow") for i in range(25)]
-    pid = broker._process.pid  # noqa: SLF001 - pausing the process is the realistic "slow broker"
+    pid = broker._process.pid  # pausing the process is the realistic "slow broker"
     try:
         with running_sidecar(logger) as url, httpx.Client(base_url=url, timeout=10) as client:
             assert client.post("/v1/predictions", json=events[0]).status_code == 202
