@@ -152,18 +152,25 @@ class Columns:
 def _numeric_matrix(rows: list[list[Any]], width: int) -> tuple[np.ndarray, int]:
     """Rows of feature values to float64; wrong-typed values become NaN and are counted."""
     try:
-        return np.array(rows, dtype=np.float64).reshape(len(rows), width), 0
-    except (TypeError, ValueError):
-        pass
-    errors = 0
-    matrix = np.empty((len(rows), width))
-    for i, row in enumerate(rows):
-        for j, value in enumerate(row):
-            if type(value) in (int, float, bool):
-                matrix[i, j] = value
-            else:
+        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+        errors = 0
+    except (TypeError, ValueError, OverflowError):
+        errors = 0
+        matrix = np.empty((len(rows), width))
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                if type(value) in (int, float, bool):
+                    try:
+                        matrix[i, j] = value
+                        continue
+                    except OverflowError:
+                        pass
                 matrix[i, j] = _NAN
                 errors += 1
+    infinite = np.isinf(matrix)
+    if infinite.any():  # 1e400 decodes to inf: not a usable value
+        matrix[infinite] = _NAN
+        errors += int(infinite.sum())
     return matrix, errors
 
 
@@ -181,6 +188,11 @@ def columnarise(model: str, version: str, group: _Group, columns: Columns) -> tu
     categorical = np.empty((len(group.features), len(categorical_names)), dtype=object)
     if categorical_names:
         categorical[:] = [[f.get(name) for name in categorical_names] for f in group.features]
+        nested = [i for i, row in enumerate(categorical) for v in row if isinstance(v, (list, dict))]
+        if nested:
+            errors += len(nested)
+            for i in set(nested):
+                categorical[i] = [v if not isinstance(v, (list, dict)) else None for v in categorical[i]]
     positive = columns.positive_class
     if any(s is not None for s in group.scores):
         scores = np.array([nan if s is None else s.get(positive, nan) for s in group.scores], dtype=np.float64)

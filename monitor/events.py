@@ -157,7 +157,7 @@ def check_prediction(obj: dict[str, Any]) -> None:
             if not isinstance(value, str) or len(value) > 64:
                 raise Invalid(SCHEMA, f"segment {key[:64]!r} must be a string of at most 64 characters")
     variant = obj.get("variant")
-    if variant is not None and variant not in _VARIANTS:
+    if variant is not None and (not isinstance(variant, str) or variant not in _VARIANTS):
         raise Invalid(SCHEMA, f"'variant' must be one of {sorted(_VARIANTS)}")
     latency = obj.get("latency_ms")
     if latency is not None and (not _is_number(latency) or latency < 0):

@@ -79,7 +79,13 @@ class _Categorical:
     def bins(self, values: np.ndarray) -> np.ndarray:
         """Bin of each raw value; -1 for missing."""
         missing = pd.isna(values)
-        codes = self.known.get_indexer(values)
+        try:
+            codes = self.known.get_indexer(values)
+        except TypeError:
+            # Lists or objects where a category belongs: treated as missing (the decoder counts them).
+            values = np.array([v if isinstance(v, (str, int, float, bool)) else None for v in values], dtype=object)
+            missing = pd.isna(values)
+            codes = self.known.get_indexer(values)
         unseen = (codes < 0) & ~missing
         if unseen.any():
             # Events carry booleans and integers where the baseline saw strings.
