@@ -275,14 +275,17 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
             unit=units.NoUnit, width=16, links=[runbook["DriftdPerformanceDrop"], app_model],
         ))
         .with_panel(p.table(
-            "All metrics, last window",
-            "Realised, estimated and baseline value of every metric.",
+            "All metrics, latest with labels",
+            "Realised, estimated and baseline value of every metric, each the latest in the "
+            "time range: labels arrive late, so the newest window often has none yet.",
             [
-                p.query(f"max by (metric) (driftd_performance{{{SELECTOR}}})",
+                p.query(f"max by (metric) (last_over_time(driftd_performance{{{SELECTOR}}}[$__range]))",
                         ref_id="A", instant=True, table=True),
-                p.query(f"max by (metric) (driftd_estimated_performance{{{SELECTOR}}})",
+                p.query("max by (metric) (last_over_time("
+                        f"driftd_estimated_performance{{{SELECTOR}}}[$__range]))",
                         ref_id="B", instant=True, table=True),
-                p.query(f"max by (metric) (driftd_performance_baseline{{{SELECTOR}}})",
+                p.query("max by (metric) (last_over_time("
+                        f"driftd_performance_baseline{{{SELECTOR}}}[$__range]))",
                         ref_id="C", instant=True, table=True),
             ],
             unit=units.NoUnit,
