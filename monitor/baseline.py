@@ -315,6 +315,7 @@ def build_baseline(
     prediction: str | None = None,
     score: str | None = None,
     task: str = "binary",
+    positive_class: str = "1",
     features: list[str] | None = None,
     feature_types: dict[str, str] | None = None,
     importances: dict[str, float] | None = None,
@@ -333,7 +334,7 @@ def build_baseline(
         One row per example; feature columns plus optional target/prediction/score.
     target, prediction, score
         Column names of the true label, the model's prediction and the positive-class
-        probability. Reference performance and calibration need target and
+        probability (multiclass: the probability of the predicted class). Reference performance and calibration need target and
         prediction (and score for ROC AUC, log loss and calibration).
     features
         Feature columns; all columns except target/prediction/score when None.
@@ -368,20 +369,25 @@ def build_baseline(
         str(c): [None if pd.isna(v) else (v.item() if hasattr(v, "item") else v) for v in rows[c]] for c in rows.columns
     }
     if target and prediction:
-        baseline.performance, baseline.calibration = _reference_quality(frame, target, prediction, score, task)
+        baseline.performance, baseline.calibration = _reference_quality(frame, target, prediction, score, task, positive_class)
     return baseline
 
 
 def _reference_quality(
-    frame: pd.DataFrame, target: str, prediction: str, score: str | None, task: str
+    frame: pd.DataFrame, target: str, prediction: str, score: str | None, task: str, positive_class: str
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Reference performance and calibration, computed by the same code as live windows."""
     try:
         from detectors import calibration as calib_mod
         from detectors import performance as perf_mod
 
-        performance = perf_mod.reference_performance(frame[target], frame[prediction], frame[score] if score else None, task)
-        calibration = calib_mod.reference_calibration(frame[target], frame[score], task) if score else {}
+        performance = perf_mod.reference_performance(
+            frame[target], frame[prediction], frame[score] if score else None, task, positive_class=positive_class
+        )
+        calibration = (
+            calib_mod.reference_calibration(frame[target], frame[score], task, y_pred=frame[prediction], positive_class=positive_class)
+            if score else {}
+        )
     except ImportError:  # the ground-truth detectors are optional for a baseline
         return {}, {}
     return performance, calibration

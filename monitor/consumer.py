@@ -246,6 +246,9 @@ class Consumer:
             for item in rejected:
                 self._dead_letter(tp, messages[item.index], item)
             self._positions[tp] = messages[-1].offset + 1
+        for value, reason, detail in self.pipeline.drain_dead_labels():
+            self._dead_letter_value(value, reason, detail, source="expired-label")
+            rejected_total += 1
         if rejected_total:
             self._producer.flush(timeout=10)
         self.pipeline.close_due()
@@ -256,16 +259,19 @@ class Consumer:
         self._export_lag()
 
     def _dead_letter(self, tp: Any, message: Any, item: Rejected) -> None:
+        self._dead_letter_value(message.value, item.reason, item.detail, f"{tp.topic}:{tp.partition}:{message.offset}", message.key)
+
+    def _dead_letter_value(self, value: bytes | None, reason: str, detail: str, source: str, key: bytes | None = None) -> None:
         headers = [
-            ("driftd-reason", item.reason.encode()),
-            ("driftd-detail", item.detail.encode("utf-8", "replace")[:1000]),
-            ("driftd-source", f"{tp.topic}:{tp.partition}:{message.offset}".encode()),
+            ("driftd-reason", reason.encode()),
+            ("driftd-detail", detail.encode("utf-8", "replace")[:1000]),
+            ("driftd-source", source.encode()),
         ]
         try:
-            self._producer.send(self.kafka.dead_letter_topic, value=message.value, key=message.key, headers=headers)
+            self._producer.send(self.kafka.dead_letter_topic, value=value, key=key, headers=headers)
         except Exception:  # noqa: BLE001 - counted; the message is still in its source topic
             self.metrics.dead_letter_errors.inc()
-            log.warning("could not dead-letter %s:%s:%s", tp.topic, tp.partition, message.offset, exc_info=True)
+            log.warning("could not dead-letter a message from %s", source, exc_info=True)
 
     def checkpoint(self, force: bool = False) -> bool:
         """Save state + offsets in one store transaction, then commit those offsets."""

@@ -147,6 +147,8 @@ class Columns:
     categorical_names: list[str]
     positive_class: str
     numeric_prediction: bool
+    # Multiclass: the score is the probability of the predicted class (top-label calibration).
+    score_of_prediction: bool = False
 
 
 def _numeric_matrix(rows: list[list[Any]], width: int) -> tuple[np.ndarray, int]:
@@ -195,7 +197,10 @@ def columnarise(model: str, version: str, group: _Group, columns: Columns) -> tu
                 categorical[i] = [v if not isinstance(v, (list, dict)) else None for v in categorical[i]]
     positive = columns.positive_class
     if any(s is not None for s in group.scores):
-        scores = np.array([nan if s is None else s.get(positive, nan) for s in group.scores], dtype=np.float64)
+        if columns.score_of_prediction:
+            scores = np.array([nan if s is None else s.get(_class_label(p), nan) for s, p in zip(group.scores, group.predictions)], dtype=np.float64)
+        else:
+            scores = np.array([nan if s is None else s.get(positive, nan) for s in group.scores], dtype=np.float64)
         # Out-of-range probabilities are contract violations caught by the validator; clip defensively.
         scores[(scores < 0) | (scores > 1)] = nan
     else:

@@ -10,6 +10,7 @@ key, recent reports, learning buffers.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 
 from monitor import events
 from monitor.baselines import BaselineRegistry
@@ -133,6 +135,7 @@ class Pipeline:
                 layout.numeric_names, layout.categorical_names,
                 config.positive_class if config else "1",
                 layout.prediction_edges is not None,
+                score_of_prediction=config is not None and config.task == "multiclass",
             )
             batch, type_errors = columnarise(model, version, group, columns)
             if type_errors:
@@ -237,6 +240,10 @@ class Pipeline:
         report.baseline_calibration = dict(baseline.calibration)
         if self.truth is not None:
             report.estimated_performance = self.truth.estimate(key, start)
+            # Labels that joined while the window was open.
+            update = self.truth.current(key, start)
+            if update is not None:
+                self._copy_labels(report, update)
         self.metrics.window_compute.observe(time.perf_counter() - began)
         self.metrics.window_close_delay.observe(max(0.0, time.time() - report.window_end))
         self.metrics.windows_closed.labels(model=key.model).inc()
@@ -264,14 +271,28 @@ class Pipeline:
         for update in self.truth.updates():
             report = self.recent.get((update.key, update.window_start))
             if report is None:
-                continue  # window too old to update in memory; the store keeps its last state
-            report.n_labels = update.n_labels
-            report.performance = dict(update.performance)
-            report.calibration = dict(update.calibration)
-            label_drift = getattr(update, "label_drift", None)
-            if label_drift:
-                report.label = list(label_drift)
+                continue  # still open (copied at close) or too old to update in memory
+            self._copy_labels(report, update)
             self._publish(report)
+
+    @staticmethod
+    def _copy_labels(report: WindowReport, update: Any) -> None:
+        report.n_labels = update.n_labels
+        report.performance = dict(update.performance)
+        report.calibration = dict(update.calibration)
+        if update.label_drift:
+            report.label = list(update.label_drift)
+
+    def drain_dead_labels(self) -> list[tuple[bytes, str, str]]:
+        """Labels whose prediction never arrived within the TTL: (value, reason, detail) to dead-letter."""
+        if self.truth is None:
+            return []
+        dead = []
+        for item in self.truth.drain_dead_labels():
+            self.metrics.invalid_events.labels(reason=item.reason).inc()
+            value = orjson.dumps({"prediction_id": item.prediction_id, "label": item.label, "timestamp": item.event_time, "model": item.model})
+            dead.append((value, item.reason, item.detail))
+        return dead
 
     def apply_attribution(self) -> None:
         """Copy attribution summaries of recent windows into their reports."""
@@ -292,7 +313,7 @@ class Pipeline:
             "learning": self.baselines.learning_state(),
         }
         if self.truth is not None:
-            state["truth"] = self.truth.to_state().hex()
+            state["truth"] = base64.b64encode(self.truth.to_state()).decode("ascii")
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -301,6 +322,6 @@ class Pipeline:
         self._sequence = int(state.get("sequence", 0))
         self.baselines.restore_learning(state.get("learning", {}))
         if self.truth is not None and "truth" in state:
-            self.truth.from_state(bytes.fromhex(state["truth"]))
+            self.truth.from_state(base64.b64decode(state["truth"]))
         self.metrics.open_windows.set(len(self.windows.open))
 
