@@ -1,0 +1,2 @@
+"""Grafana dashboards generated in code (provisioning, push, query checks) and, in
+``dashboards.app``, the Streamlit investigation app."""

@@ -190,6 +190,9 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
             ),
             sort_by="score ÷ threshold",
             thresholds=p.above(1),
+            column_units={"score": SCORE_UNIT, "threshold": SCORE_UNIT, "p-value": units.NoUnit,
+                          "drifted": units.NoUnit},
+            coloured=["score ÷ threshold"],
             data_links=[app_feature_row], links=[runbook["DriftdFeatureDrift"]],
             width=10, height=10,
         ))

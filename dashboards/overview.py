@@ -128,6 +128,8 @@ def overview_dashboard(ctx: DashboardContext) -> dash.Dashboard:
             }),
             sort_by="drift share",
             thresholds=p.above(t.drift_share),
+            column_units={"events": units.Short, "weighted drift": units.PercentUnit},
+            coloured=["drift share"],
             data_links=[to_model_row, to_app_row],
         ))
         .with_row(dash.Row("Traffic and labels"))

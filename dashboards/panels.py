@@ -7,7 +7,7 @@ PromQL strings; the selectors shared by a dashboard are assembled in its module.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from grafana_foundation_sdk.builders import common as common_builders
@@ -215,10 +215,22 @@ def table(
     data_links: Sequence[dash.DashboardLink] = (),
     links: Sequence[dash.DashboardLink] = (),
     no_value: str | None = None,
+    column_units: Mapping[str, str] | None = None,
+    coloured: Sequence[str] = (),
 ) -> table_builders.Panel:
-    """A table of instant values; rows sorted descending by ``sort_by``."""
+    """A table of instant values; rows sorted descending by ``sort_by``.
+
+    ``unit`` applies to every column but those named in ``column_units``; the
+    ``coloured`` columns get their cell background from the thresholds.
+    """
     panel = _common(table_builders.Panel(), title, description, unit, Size(width, height),
                     targets, thresholds, data_links, links)
+    for column, column_unit in (column_units or {}).items():
+        panel = panel.override_by_name(column, [dash_models.DynamicConfigValue(id_val="unit",
+                                                                               value=column_unit)])
+    for column in coloured:
+        panel = panel.override_by_name(column, [dash_models.DynamicConfigValue(
+            id_val="custom.cellOptions", value={"type": "color-background"})])
     for transformation in transformations:
         panel = panel.with_transformation(transformation)
     if sort_by is not None:

@@ -277,3 +277,17 @@ def test_generate_command_names_the_bad_config_key(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "drift.drift_share_threshold" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_table_overrides_and_sorting_name_real_columns(models: list[dict]) -> None:
+    tables = [p for m in models for p in _panels(m) if p["type"] == "table"]
+    assert len(tables) >= 4
+    for panel in tables:
+        organize = [t for t in panel.get("transformations", []) if t["id"] == "organize"]
+        assert organize, panel["title"]
+        columns = set(organize[-1]["options"]["renameByName"].values())
+        named = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"]
+                 if o["matcher"]["id"] == "byName"}
+        assert named <= columns, (panel["title"], named - columns)
+        for sort in panel.get("options", {}).get("sortBy", []):
+            assert sort["displayName"] in columns, panel["title"]
