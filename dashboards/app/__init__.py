@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["APP_SCRIPT", "STORE_URL_ENV"]
+__all__ = ["APP_SCRIPT", "CONFIG_ENV", "STORE_URL_ENV"]
 
 #: The Streamlit entry script (``streamlit run`` target).
 APP_SCRIPT = Path(__file__).with_name("main.py")
 #: Environment variable that carries the store URL to the app.
 STORE_URL_ENV = "DRIFTD_APP_STORE_URL"
+#: Environment variable with the driftd.yaml path, when ``driftd app`` was given one:
+#: baselines that are not in the store are read from the files it names.
+CONFIG_ENV = "DRIFTD_APP_CONFIG"

@@ -32,8 +32,8 @@ _HEIGHT = 340
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = _HEIGHT) -> go.Figure:
     fig.update_layout(
-        title=title, height=height, margin={"l": 60, "r": 20, "t": 50, "b": 50},
-        legend={"orientation": "h", "y": -0.25},
+        title=title, height=height, margin={"l": 60, "r": 20, "t": 70, "b": 50},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
     )
     fig.update_xaxes(title_text=x)
     fig.update_yaxes(title_text=y)

@@ -19,6 +19,7 @@ __all__ = [
     "drift_ratio",
     "heatmap_bucket_seconds",
     "heatmap_matrix",
+    "is_pseudo",
     "metric_frame",
     "metric_names",
     "primary",
@@ -26,7 +27,14 @@ __all__ = [
     "summed_counts",
 ]
 
-PSEUDO_FEATURES = ("__prediction__", "__label__")
+# Pseudo-features the daemon reports next to the inputs, and the baseline profile
+# each is compared with. Any ``__name__`` is treated as a pseudo-feature.
+PSEUDO_FEATURES = {"__prediction__": "prediction", "__score__": "score", "__label__": "label"}
+
+
+def is_pseudo(names: pd.Series) -> pd.Series:
+    """Whether each feature name is a pseudo-feature (``__prediction__``, ``__score__``...)."""
+    return names.str.startswith("__") & names.str.endswith("__")
 PERFORMANCE_ORDER = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "rmse", "mae")
 CALIBRATION_ORDER = ("ece", "ece_equal_width", "ece_equal_mass", "brier", "brier_score")
 # Columns of the heatmap; longer ranges are bucketed to keep the browser responsive.
@@ -146,11 +154,11 @@ def rank_features(
 
     Drift is a feature's largest ``score / threshold`` over the windows (≥ 1 means a
     window crossed the threshold); importance is the feature's share of the model's
-    total importance. Pseudo-features (prediction, label) are left out.
+    total importance. Pseudo-features (prediction, score, label) are left out.
     """
     columns = ["feature", "method", "max_score", "threshold", "drift_ratio", "windows_drifted",
                "windows", "min_p_value", "importance", "rank_score"]
-    data = results[~results["feature"].isin(PSEUDO_FEATURES)]
+    data = results[~is_pseudo(results["feature"])]
     if data.empty:
         return pd.DataFrame(columns=columns)
     data = data.assign(ratio=drift_ratio(data))

@@ -15,14 +15,18 @@ from SQLite without a zone; they are UTC and are made aware here.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine, Integer, case, cast, extract, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboards.app import CONFIG_ENV
 from dashboards.app.params import AppError
 from monitor.store import StoreError, open_store
 from monitor.store.schema import (
@@ -167,30 +171,48 @@ _HEALTH_COLUMNS = [
 ]
 
 
+def _newest(where=None):
+    """Subquery: the newest window start per (model, version, segment), optionally filtered."""
+    statement = select(_W.model, _W.version, _W.segment, func.max(_W.window_start).label("latest"))
+    if where is not None:
+        statement = statement.where(where)
+    return statement.group_by(_W.model, _W.version, _W.segment).subquery()
+
+
+def _join_newest(columns: list[str], newest):
+    return select(*[getattr(_W, c) for c in columns]).join(
+        newest,
+        (_W.model == newest.c.model)
+        & (_W.version == newest.c.version)
+        & (_W.segment == newest.c.segment)
+        & (_W.window_start == newest.c.latest),
+    )
+
+
+_LABELLED_COLUMNS = ["model", "version", "segment", "window_start", "performance",
+                     "baseline_performance", "calibration"]
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def model_health(url: str, coverage_hours: float = 24.0) -> pd.DataFrame:
     """The newest window of every (model, version, segment), plus label coverage.
 
+    Labels arrive late, so the newest window rarely has any: realised performance
+    and calibration come from the newest window *with labels*
+    (``labelled_window_start``, ``labelled_performance``, ...), and
     ``label_coverage`` is labels / events over the ``coverage_hours`` before each
-    key's newest window: labels arrive late, so the newest window alone would
-    always look unlabelled.
+    key's newest window.
     """
-    latest = (
-        select(_W.model, _W.version, _W.segment, func.max(_W.window_start).label("latest"))
-        .group_by(_W.model, _W.version, _W.segment)
-        .subquery()
-    )
-    statement = select(*[getattr(_W, c) for c in _HEALTH_COLUMNS]).join(
-        latest,
-        (_W.model == latest.c.model)
-        & (_W.version == latest.c.version)
-        & (_W.segment == latest.c.segment)
-        & (_W.window_start == latest.c.latest),
-    )
-    frame = _frame(_rows(url, statement), _HEALTH_COLUMNS, ("window_start", "window_end"))
+    frame = _frame(_rows(url, _join_newest(_HEALTH_COLUMNS, _newest())), _HEALTH_COLUMNS,
+                   ("window_start", "window_end"))
     if frame.empty:
         frame["label_coverage"] = []
         return frame
+    labelled = _frame(
+        _rows(url, _join_newest(_LABELLED_COLUMNS, _newest(_W.n_labels > 0))),
+        _LABELLED_COLUMNS, ("window_start",),
+    ).rename(columns={c: f"labelled_{c}" for c in _LABELLED_COLUMNS[3:]})
+    frame = frame.merge(labelled, on=["model", "version", "segment"], how="left")
     since = frame["window_start"].min().to_pydatetime() - timedelta(hours=coverage_hours)
     coverage = (
         select(
@@ -398,7 +420,8 @@ def drift_heatmap(
     statement = _window_filter(
         select(_F.feature, bucket.label("bucket"), func.max(ratio).label("ratio"))
         .join(_W, _F.window_id == _W.id)
-        .where(_F.feature.not_in(("__prediction__", "__label__"))),
+        # Inputs only: pseudo-features are named __like_this__.
+        .where(~_F.feature.like("\\_\\_%\\_\\_", escape="\\")),
         model, version, segment, start, end,
     ).group_by(_F.feature, bucket)
     frame = pd.DataFrame(_rows(url, statement), columns=["feature", "bucket", "ratio"])
@@ -410,12 +433,44 @@ def drift_heatmap(
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def baseline_profile(url: str, model: str, version: str) -> dict[str, Any] | None:
-    """The stored reference profile of a model version, or None."""
+    """The reference profile of a model version: from the store, else from its file, else None."""
     rows = _rows(
         url,
         select(BaselineRow.profile).where(BaselineRow.model == model, BaselineRow.version == version),
     )
-    return rows[0]["profile"] if rows else None
+    if rows:
+        return rows[0]["profile"]
+    return _baseline_file(model, version)
+
+
+def _baseline_file(model: str, version: str) -> dict[str, Any] | None:
+    """The baseline file driftd.yaml names for the model (or ``baseline_dir/model/version.json``).
+
+    Baselines given as files are not always copied into the store; reading the file
+    still lets the app draw window-vs-baseline distributions. Only a file whose
+    model and version match is used.
+    """
+    config = os.environ.get(CONFIG_ENV)
+    if not config:
+        return None
+    from monitor.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(config)
+    except ConfigError:
+        return None
+    candidates = [settings.baseline_dir / model / f"{version}.json"]
+    configured = settings.model(model)
+    if configured is not None and configured.baseline is not None:
+        candidates.insert(0, configured.baseline)
+    for path in candidates:
+        try:
+            data = orjson.loads(Path(path).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and (data.get("model"), data.get("version")) == (model, version):
+            return data
+    return None
 
 
 _EXPLANATION_COLUMNS = [

@@ -1,10 +1,15 @@
-"""The app in a real browser: Debian's Chromium driven by Playwright.
+"""The app in a real browser, over the store of a real ``driftd demo`` run.
 
-``driftd app --config driftd.yaml`` serves the app with ``streamlit run`` over a
-filled store; the browser follows the link an alert carries (``?incident=ID``),
-waits for the page, checks the drifted feature is named, and saves a screenshot
-of each page. Set ``DRIFTD_UPDATE_SCREENSHOTS=1`` to refresh the committed
-screenshots in ``docs/screenshots/`` (the README shows them).
+A short ``driftd demo`` (embedded broker, simulated service whose ``credit`` model
+drifts in ``num_0`` and ``num_1``, the daemon, SQLite) fills the store. The alert
+that the generated ``DriftdFeatureDrift`` rule raises for the drifted window is
+rendered with the rule's own annotation templates and delivered to the
+Alertmanager webhook receiver, which records the incident. ``driftd app
+--config`` then serves the app with ``streamlit run``, and Playwright drives
+Debian's Chromium: it follows the alert's investigation link and the incident
+link, waits for the page, checks the drifted feature is named, and screenshots
+each page. ``DRIFTD_UPDATE_SCREENSHOTS=1`` refreshes the committed screenshots in
+``docs/screenshots/`` (the README shows them).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,8 +31,6 @@ from conftest import require_binary
 
 pytest.importorskip("streamlit")
 sync_api = pytest.importorskip("playwright.sync_api")
-
-from app_store_fill import DRIFT_WINDOWS, STEP, T0, fill_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,8 +40,70 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
+DRIFTD = Path(sys.executable).with_name("driftd")
+# 10 wall seconds at 270x are 45 minutes of event time: nine 5-minute windows, the
+# credit model's inputs shifting after the first third.
+DEMO_ARGS = ["--duration", "10", "--speed", "270", "--no-explain", "--port", "0"]
+DEMO_TIMEOUT_S = 240
 START_TIMEOUT_S = 90
 ELEMENT_TIMEOUT_MS = 45_000
+
+
+def _drifted_window(url: str) -> tuple[str, str, datetime]:
+    """(segment, feature, window end) of the newest window where credit's num_0 drifted."""
+    from sqlalchemy import select
+
+    from monitor.store import open_store
+    from monitor.store.schema import FeatureResultRow, WindowResultRow
+
+    store = open_store(url, create=False)
+    with store.session() as session:
+        row = session.execute(
+            select(WindowResultRow.segment, FeatureResultRow.feature, WindowResultRow.window_end)
+            .join(WindowResultRow, FeatureResultRow.window_id == WindowResultRow.id)
+            .where(FeatureResultRow.model == "credit", FeatureResultRow.feature == "num_0",
+                   FeatureResultRow.drifted.is_(True))
+            .order_by(WindowResultRow.window_end.desc())
+            .limit(1)
+        ).first()
+    store.engine.dispose()
+    assert row is not None, "the demo flagged no drift in credit num_0"
+    return row.segment, row.feature, row.window_end
+
+
+def _alert(base: str, labels: dict[str, str], window_end: datetime) -> dict[str, str]:
+    """Annotations of the DriftdFeatureDrift alert as Prometheus expands them."""
+    from alerts.catalogue import RuleOptions, build_alerts
+    from alerts.rules import alert_annotations
+    from alerts.templating import Expected
+    from monitor.config import load_settings
+
+    settings = load_settings(app={"url": base})
+    spec = next(a for a in build_alerts(settings, RuleOptions()) if a.name == "DriftdFeatureDrift")
+    return alert_annotations(spec, Expected(labels=labels, window_end=window_end.timestamp()),
+                             settings)
+
+
+def _record_incident(url: str, labels: dict[str, str], annotations: dict[str, str],
+                     starts_at: datetime) -> int:
+    """Deliver the alert to the webhook receiver, as Alertmanager would."""
+    from alerts.receiver import record_notification
+    from monitor.store import open_store
+
+    payload = {
+        "version": "4", "status": "firing", "receiver": "driftd", "groupKey": "{}:{}",
+        "alerts": [{
+            "status": "firing", "fingerprint": "0f1e2d3c4b5a6978",
+            "labels": {"alertname": "DriftdFeatureDrift", "severity": "warning", **labels},
+            "annotations": annotations,
+            "startsAt": starts_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "endsAt": "0001-01-01T00:00:00Z",
+        }],
+    }
+    store = open_store(url, create=False)
+    (incident_id,) = record_notification(store.session, payload)
+    store.engine.dispose()
+    return incident_id
 
 
 def _free_port() -> int:
@@ -62,21 +128,29 @@ def _wait_healthy(base: str, process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def served_app(tmp_path: Path) -> Iterator[tuple[str, dict[str, int]]]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    ids = fill_store(url)
-    port = _free_port()
-    config = tmp_path / "driftd.yaml"
-    config.write_text(f"store:\n  url: {url}\napp:\n  port: {port}\n", encoding="utf-8")
-    driftd = Path(sys.executable).with_name("driftd")
-    process = subprocess.Popen(
-        [str(driftd), "app", "--config", str(config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+def demo_app(tmp_path: Path) -> Iterator[dict]:
+    require_binary("chromium")
+    workdir = tmp_path / "demo"
+    demo = subprocess.run(
+        [str(DRIFTD), "demo", "--workdir", str(workdir), *DEMO_ARGS],
+        capture_output=True, text=True, timeout=DEMO_TIMEOUT_S, check=False,
     )
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    url = f"sqlite:///{workdir / 'driftd.db'}"
+    segment, feature, window_end = _drifted_window(url)
+    port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    labels = {"model": "credit", "version": "v1", "segment": segment, "feature": feature}
+    annotations = _alert(base, labels, window_end)
+    incident_id = _record_incident(url, labels, annotations, window_end)
+    process = subprocess.Popen(
+        [str(DRIFTD), "app", "--config", str(workdir / "driftd.yaml"), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
     try:
         _wait_healthy(base, process)
-        yield base, ids
+        yield {"base": base, "incident": incident_id, "feature": feature,
+               "investigation_url": annotations["investigation_url"]}
     finally:
         # driftd app forwards SIGTERM to Streamlit; the group kill is the backstop.
         process.send_signal(signal.SIGTERM)
@@ -96,77 +170,65 @@ def _settle(page) -> None:
     )
 
 
-def _shoot(page, tmp_path: Path, name: str) -> Path:
+def _shoot(page, tmp_path: Path, name: str) -> None:
     path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000, f"{name} screenshot looks empty"
     if os.environ.get("DRIFTD_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, SCREENSHOTS / path.name)
-    return path
 
 
-def _alert_link(base: str) -> str:
-    """The investigation link the generated DriftdFeatureDrift rule puts on its alert."""
-    from alerts.catalogue import RuleOptions, build_alerts
-    from alerts.rules import alert_annotations
-    from alerts.templating import Expected
-    from monitor.config import load_settings
-
-    settings = load_settings(app={"url": base})
-    spec = next(a for a in build_alerts(settings, RuleOptions()) if a.name == "DriftdFeatureDrift")
-    last_drifted_window_end = (T0 + (DRIFT_WINDOWS[-1] + 1) * STEP).timestamp()
-    labels = {"model": "churn", "version": "v2", "segment": "", "feature": "income"}
-    rendered = Expected(labels=labels, window_end=last_drifted_window_end)
-    return alert_annotations(spec, rendered, settings)["investigation_url"]
+def _open(page, url: str, heading: str, content: str) -> str:
+    """Go to ``url``; wait for its heading and for ``content`` further down the page."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+    page.get_by_text(content).first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+    _settle(page)
+    body = page.inner_text("body")
+    assert "Traceback" not in body
+    return body
 
 
-def test_alert_link_opens_incident_in_chromium(served_app, tmp_path: Path) -> None:
-    chromium = require_binary("chromium")
-    base, ids = served_app
+def test_alert_links_open_the_drifted_feature_in_chromium(demo_app, tmp_path: Path) -> None:
+    base, feature = demo_app["base"], demo_app["feature"]
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+            executable_path=require_binary("chromium"), headless=True, args=CHROMIUM_ARGS
         )
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            # The link on the alert itself: model, version, segment, feature, window range.
-            page.goto(_alert_link(base), wait_until="domcontentloaded")
-            page.get_by_role("heading", name="Investigation: churn").wait_for(
+            page = browser.new_page(viewport={"width": 1400, "height": 1500})
+            # The investigation link on the alert itself (model, version, segment,
+            # feature and the drifted window's range).
+            assert demo_app["investigation_url"].startswith(base)
+            _open(page, demo_app["investigation_url"], "Investigation: credit",
+                  "Features ranked by drift")
+            page.get_by_role("heading", name=feature, exact=True).wait_for(
                 timeout=ELEMENT_TIMEOUT_MS
             )
-            page.get_by_role("heading", name="income", exact=True).wait_for(
-                timeout=ELEMENT_TIMEOUT_MS
-            )
-            _settle(page)
-            body = page.inner_text("body")
-            assert "Windows drifted" in body and "Traceback" not in body
-            assert "1 / 1" in body  # the one window the alert points at drifted
-            # The incident recorded for the alert (link from Alertmanager or the overview).
-            # The link an alert's investigation annotation carries.
-            page.goto(f"{base}/?incident={ids['churn']}", wait_until="domcontentloaded")
-            heading = page.get_by_role("heading", name=f"Incident #{ids['churn']}")
-            heading.wait_for(timeout=ELEMENT_TIMEOUT_MS)
-            page.locator(".js-plotly-plot").first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
-            _settle(page)
-            body = page.inner_text("body")
-            assert "feature income" in body  # the drifted feature, named in the header
-            assert "Features ranked by drift" in body
-            assert "Traceback" not in body
-            _shoot(page, tmp_path, "incident")
 
-            page.goto(f"{base}/", wait_until="domcontentloaded")
-            page.get_by_role("heading", name="driftd — overview").wait_for(
+            # The incident the webhook receiver recorded for that alert.
+            body = _open(page, f"{base}/?incident={demo_app['incident']}",
+                         f"Incident #{demo_app['incident']}", "Features ranked by drift")
+            assert f"feature {feature}" in body  # named in the header
+            assert "Features ranked by drift" in body
+            page.locator(".js-plotly-plot").first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+            _shoot(page, tmp_path, "incident")
+            # The selected feature: statistic, threshold, timeline, window vs baseline.
+            detail = page.get_by_role("heading", name=feature, exact=True)
+            detail.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+            detail.evaluate("element => element.scrollIntoView({block: 'start'})")
+            page.get_by_text(f"{feature}: window vs baseline").wait_for(
                 timeout=ELEMENT_TIMEOUT_MS
             )
-            _settle(page)
-            assert "Open incidents" in page.inner_text("body")
+            _shoot(page, tmp_path, "incident-feature")
+
+            body = _open(page, f"{base}/", "driftd — overview", "Investigate")
+            assert "Model health" in body and "Open incidents" in body
             _shoot(page, tmp_path, "overview")
 
-            page.goto(f"{base}/?page=model&model=churn", wait_until="domcontentloaded")
-            page.get_by_role("heading", name="Model churn").wait_for(timeout=ELEMENT_TIMEOUT_MS)
+            _open(page, f"{base}/?page=model&model=credit", "Model credit", "Drift by feature")
             page.locator(".js-plotly-plot").first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
-            _settle(page)
             _shoot(page, tmp_path, "model")
 
             page.goto(f"{base}/?incident=banana", wait_until="domcontentloaded")

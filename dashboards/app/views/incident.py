@@ -61,10 +61,15 @@ def _scope(url: str, route: Route, found: dict[str, Any] | None) -> Scope | None
         known = ", ".join(queries.models(url)) or "none yet"
         raise AppError(f"model {model!r} has no results in the store (models: {known})")
     _, last = queries.time_bounds(url, model)
+    if start is None and end is None:  # ?model=M&feature=F: the newest hour
+        end = last
     if end is None:
-        end = max(last, start + DEFAULT_RANGE) if (last and start) else (last or start)
+        # An open incident runs up to the newest data; a range link without `to`, an hour.
+        end = (max(last, start) if last else start) if found else start + DEFAULT_RANGE
+    if end is None:
+        raise AppError(f"model {model!r} has no closed window yet; give `from` and `to`")
     if start is None:
-        start = (end or last) - DEFAULT_RANGE
+        start = end - DEFAULT_RANGE
     if last is not None and start < last < end:
         end = last  # "to=now" from Grafana: no window can start after the newest one
     if end - start > MAX_SPAN:
@@ -86,11 +91,19 @@ def _header(found: dict[str, Any]) -> None:
         st.markdown(annotations["summary"])
     if annotations.get("description"):
         st.caption(annotations["description"])
-    end = found["ends_at"] or pd.Timestamp.now(tz="UTC")
-    minutes = (pd.Timestamp(end) - pd.Timestamp(found["starts_at"])).total_seconds() / 60
-    ended = fmt_time(found["ends_at"]) if found["ends_at"] else "still open"
-    st.markdown(f"Started **{fmt_time(found['starts_at'])}** · ended **{ended}** · "
-                f"duration **{minutes:.0f} min**")
+    if found["ends_at"]:
+        lasted = pd.Timestamp(found["ends_at"]) - pd.Timestamp(found["starts_at"])
+        timing = f"ended **{fmt_time(found['ends_at'])}** · lasted **{_minutes(lasted)}**"
+    else:
+        elapsed = pd.Timestamp.now(tz="UTC") - pd.Timestamp(found["starts_at"])
+        # A start in the future means clocks disagree (or a simulation runs ahead).
+        timing = "**still open**" + (f" for **{_minutes(elapsed)}**" if elapsed.value >= 0 else "")
+    st.markdown(f"Started **{fmt_time(found['starts_at'])}** · {timing}")
+
+
+def _minutes(delta: pd.Timedelta) -> str:
+    minutes = delta.total_seconds() / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
 def _timeline(found: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from dashboards.app import charts, queries
 from dashboards.app.frames import (
     CALIBRATION_ORDER,
     PERFORMANCE_ORDER,
+    PSEUDO_FEATURES,
     calibration_frame,
     metric_frame,
     metric_names,
@@ -22,7 +23,7 @@ from dashboards.app.views.common import fmt_number, fmt_time, navigate, time_par
 if TYPE_CHECKING:
     from dashboards.app.views.incident import Scope
 
-PSEUDO = {"__prediction__": "prediction", "__label__": "label"}
+PSEUDO = PSEUDO_FEATURES
 
 
 def _choose(label: str, options: list[str], preferred: str | None, key: str) -> str:
@@ -59,7 +60,8 @@ def render(url: str, scope: Scope, open_incident: bool) -> None:
         involved = windows.tail(1)
     inv_results = results[results["window_id"].isin(involved["id"])]
     profile = queries.baseline_profile(url, scope.model, version) or {}
-    span = (scope.start, scope.end)
+    # Shade the windows that led to the alert, not only its firing time.
+    span = (scope.involved_from, scope.end)
 
     _windows_summary(involved, windows, span)
     drift, pred, perf, attr, samples = st.tabs(
@@ -128,7 +130,9 @@ def _feature_detail(feature: str, results: pd.DataFrame, inv_results: pd.DataFra
                     feature_profile: dict[str, Any] | None, span: tuple) -> None:
     rows = inv_results[inv_results["feature"] == feature]
     if rows.empty:
-        st.info(f"No results for {feature} in these windows.")
+        st.info(f"No results for {PSEUDO.get(feature, feature)} in the windows involved "
+                "(labels arrive later); its timeline around them:")
+        st.plotly_chart(charts.drift_timeline(results, feature, span), key=f"timeline_{feature}")
         return
     worst = rows.loc[rows["score"].astype(float).idxmax()] if rows["score"].notna().any() \
         else rows.iloc[-1]

@@ -14,13 +14,21 @@ ACTIVE = ("firing", "acknowledged")
 STATUSES = ("firing", "acknowledged", "resolved")
 
 
+def _map(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _health_table(health: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for item in health.itertuples(index=False):
-        metric, realised = primary(item.performance, PERFORMANCE_ORDER)
-        _, estimated = primary({metric: (item.estimated_performance or {}).get(metric)}, ())
-        _, baseline = primary({metric: (item.baseline_performance or {}).get(metric)}, ())
-        statistic, calibration = primary(item.calibration, CALIBRATION_ORDER)
+        realised_map = _map(item.labelled_performance)
+        metric, realised = primary(realised_map or _map(item.estimated_performance),
+                                   PERFORMANCE_ORDER)
+        if not realised_map:
+            realised = float("nan")
+        _, estimated = primary({metric: _map(item.estimated_performance).get(metric)}, ())
+        _, baseline = primary({metric: _map(item.labelled_baseline_performance).get(metric)}, ())
+        statistic, calibration = primary(_map(item.labelled_calibration), CALIBRATION_ORDER)
         rows.append(
             {
                 "model": item.model,
@@ -36,6 +44,7 @@ def _health_table(health: pd.DataFrame) -> pd.DataFrame:
                 "baseline": baseline,
                 "calibration": statistic or "—",
                 "calibration value": calibration,
+                "labelled window (UTC)": item.labelled_window_start,
                 "label coverage (24 h)": item.label_coverage,
             }
         )
@@ -71,9 +80,14 @@ def render(url: str, route: Route) -> None:
     left.metric("Models", health["model"].nunique() if len(health) else 0)
     middle.metric("Drifting now", int(health["model_drifted"].sum()) if len(health) else 0)
     right.metric("Open incidents", len(firing))
-    last.metric("Newest window", fmt_time(status["latest"]))
+    newest = status["latest"]
+    last.metric("Newest window (UTC)", newest.strftime("%m-%d %H:%M") if newest else "—",
+                help=fmt_time(newest))
 
-    st.subheader("Model health (newest window)")
+    st.subheader("Model health")
+    st.caption("Drift from the newest window; realised performance and calibration from the "
+               "newest window with labels (labels arrive later); estimated performance needs "
+               "no labels.")
     if health.empty:
         st.info("No window has closed yet; incidents are listed below.")
     else:
