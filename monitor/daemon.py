@@ -77,20 +77,19 @@ class Daemon:
 
     # -- optional parts --------------------------------------------------------
     def _open_store(self) -> None:
-        from monitor.store import open_store
+        from monitor.store import StoreError, open_store
+        from monitor.store.writer import StoreWriter
 
         try:
-            self.store = open_store(self.settings.store.url)
-            self.store.migrate()
-        except Exception as exc:  # noqa: BLE001 - reported through /readyz and the log
+            # create=False: nothing touches the database yet, so a store that is down at
+            # start does not stop the daemon; the writer creates the schema once it can.
+            self.store = open_store(self.settings.store.url, create=False)
+        except StoreError as exc:  # a malformed URL is a configuration error
             self.store_error = str(exc)
-            log.error("store %s not usable: %s", self.settings.store.url, exc)
             raise
-        try:
-            from monitor.store.writer import StoreWriter
-        except ImportError:
-            return
-        self.writer = StoreWriter(self.store, metrics=self.metrics)
+        self.writer = StoreWriter(
+            self.store, metrics=self.metrics, batch_size=self.settings.store.write_batch_size, ensure_schema=True,
+        )
 
     def _ground_truth(self) -> Any:
         if not self.settings.labels.enabled:
@@ -134,8 +133,7 @@ class Daemon:
         store = self.store
 
         def receive(body: bytes, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
-            status, payload = handle_webhook(body, store.session)
-            self.metrics.incidents.labels(status=str(status)).inc()
+            status, payload = handle_webhook(body, store.session, metrics=self.metrics)
             return status, "application/json", payload
 
         self.http.route("POST", "/api/v1/alerts", receive)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from conftest import require_binary
+from tests.conftest import require_binary
 from monitor.baseline import build_baseline
 from monitor.broker import EmbeddedBroker, free_port
 from monitor.config import load_settings
