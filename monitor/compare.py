@@ -158,6 +158,8 @@ def run_comparison(
     """
     requested = list(methods or ["auto"])
     _check_options(requested, correction, alpha)
+    if current.empty:
+        raise ValueError(f"{current_name}: the current data has no rows")
     special = [c for c in (target, prediction) if c]
     missing = [c for c in reference.columns if c not in current.columns]
     missing += [c for c in special if c not in current.columns and c not in missing]
@@ -189,7 +191,9 @@ def run_comparison(
             cur_sample=values, ref_std=profile.std if profile.kind == "numeric" else None,
             unseen_bin=profile.unseen_bin, exact=True,
         )
-        missing_current = float(cur_column.isna().mean()) if len(cur_column) else 0.0
+        # Numbers that do not parse count as missing, so a column of strings is not "complete".
+        present = len(values) if values is not None else int(cur_column.notna().sum())
+        missing_current = 1.0 - present / len(cur_column)
         for method in _methods_for(profile, requested, reference[columns[name]]):
             spec = REGISTRY[method]
             score = spec.score(data)

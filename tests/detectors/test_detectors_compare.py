@@ -113,6 +113,23 @@ def test_bad_input_is_a_clear_error_with_status_two(files, tmp_path: Path) -> No
     pd.read_csv(current)[["age"]].to_csv(narrow, index=False)
     columns = _run("-r", str(reference), "-c", str(narrow))
     assert columns.exit_code == 2 and "income" in columns.output
+    empty = tmp_path / "empty.csv"
+    pd.read_csv(current).head(0).to_csv(empty, index=False)
+    no_rows = _run("-r", str(reference), "-c", str(empty))
+    assert no_rows.exit_code == 2 and "no rows" in no_rows.output
+
+
+def test_unparseable_numbers_count_as_missing(files, tmp_path: Path) -> None:
+    reference, current, _ = files
+    garbled = tmp_path / "garbled.csv"
+    frame = pd.read_csv(current)
+    frame["age"] = frame["age"].astype(object)
+    frame.loc[: len(frame) // 2 - 1, "age"] = "n/a"
+    frame.to_csv(garbled, index=False)
+    document = json.loads(_run("-r", str(reference), "-c", str(garbled), "-f", "json", "-m", "ks").stdout)
+    age = next(r for r in document["features"] if r["feature"] == "age")
+    assert age["missing_current"] == pytest.approx(0.5, abs=1e-3)
+    assert age["score"] is not None  # the parseable half is still compared
 
 
 def test_html_report_is_self_contained_with_a_histogram_per_feature(files, tmp_path: Path) -> None:
