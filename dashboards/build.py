@@ -39,8 +39,8 @@ __all__ = [
     "FOLDER_UID",
     "build_dashboards",
     "dashboard_json",
-    "datasource_provisioning",
     "dashboard_provisioning",
+    "datasource_provisioning",
     "generate",
     "write_json",
 ]

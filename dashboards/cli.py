@@ -20,7 +20,7 @@ ConfigOption = Annotated[
 ]
 
 
-def _settings(config: Path | None):  # noqa: ANN202 - Settings, imported lazily
+def _settings(config: Path | None):
     from monitor.config import ConfigError, load_settings
 
     try:

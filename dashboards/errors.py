@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DashboardError", "GrafanaAuthError", "GrafanaUnreachableError", "GrafanaPushError"]
+__all__ = ["DashboardError", "GrafanaAuthError", "GrafanaPushError", "GrafanaUnreachableError"]
 
 
 class DashboardError(Exception):

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "all_references",
     "BUILTIN_VARIABLES",
     "Query",
+    "all_references",
     "iter_panels",
     "queries",
     "rows",

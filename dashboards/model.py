@@ -20,7 +20,7 @@ from dashboards.context import DashboardContext
 from dashboards.uids import MODEL_UID, OVERVIEW_UID, TAGS, dashboard_url
 from monitor.metrics import CALIBRATION_STATISTICS
 
-__all__ = ["model_dashboard", "SELECTOR", "FEATURES"]
+__all__ = ["FEATURES", "SELECTOR", "model_dashboard"]
 
 SELECTOR = 'model="$model", version="$version", segment=~"$segment"'
 FEATURES = f'{SELECTOR}, feature=~"$feature"'
@@ -71,7 +71,7 @@ def threshold_ratio(ctx: DashboardContext, selector: str, by: str) -> str:
     return f"max by ({by}) ({' or '.join(terms)})"
 
 
-def _method_overrides(panel, ctx: DashboardContext, legend_suffix: str):  # noqa: ANN001, ANN202
+def _method_overrides(panel, ctx: DashboardContext, legend_suffix: str):
     """Give every series of method M (legend ending in ``(M)``) M's threshold."""
     for method, threshold in ctx.thresholds.methods.items():
         steps = p.above(threshold) if ctx.thresholds.higher_is_drift[method] else p.below(threshold)

@@ -43,7 +43,7 @@ __all__ = [
 # The provisioned datasource's uid; the $datasource variable defaults to it.
 DATASOURCE_UID = "driftd-prometheus"
 DATASOURCE_VARIABLE = "datasource"
-DATASOURCE = dash_models.DataSourceRef(type_val="prometheus", uid="${%s}" % DATASOURCE_VARIABLE)
+DATASOURCE = dash_models.DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VARIABLE}}}")
 
 GOOD, BAD = "green", "red"
 
@@ -121,7 +121,7 @@ class Size:
     height: int
 
 
-def _common(builder, title: str, description: str, unit: str, size: Size,  # noqa: ANN001, ANN202
+def _common(builder, title: str, description: str, unit: str, size: Size,
             targets: Sequence[prom.Dataquery], thresholds: dash.ThresholdsConfig | None,
             data_links: Sequence[dash.DashboardLink], links: Sequence[dash.DashboardLink]):
     builder = (

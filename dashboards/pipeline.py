@@ -14,7 +14,7 @@ from dashboards import panels as p
 from dashboards.context import DashboardContext
 from dashboards.uids import OVERVIEW_UID, PIPELINE_UID, TAGS, dashboard_url
 
-__all__ = ["pipeline_dashboard", "INSTANCE"]
+__all__ = ["INSTANCE", "pipeline_dashboard"]
 
 INSTANCE = 'instance=~"$instance"'
 RATE = "$__rate_interval"
@@ -25,7 +25,7 @@ def _rate_by(metric: str, by: str) -> str:
     return f"sum by ({by}) (rate({metric}{{{INSTANCE}}}[{RATE}]))"
 
 
-def _quantiles(histogram: str) -> list:  # noqa: ANN401 - list of prometheus Dataquery builders
+def _quantiles(histogram: str) -> list:
     return [
         p.query(
             f"histogram_quantile({q}, sum by (le) (rate({histogram}_bucket{{{INSTANCE}}}[{RATE}])))",

@@ -48,7 +48,7 @@ def _client(grafana_url: str, token: str, timeout: float) -> Any:
     return GrafanaApi.from_url(grafana_url, credential=token, timeout=timeout)
 
 
-def _call(grafana_url: str, what: str, request, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN001
+def _call(grafana_url: str, what: str, request, *args: Any, **kwargs: Any) -> Any:
     """Run one grafana-client call and turn its failures into driftd errors."""
     from grafana_client.client import GrafanaException, GrafanaTimeoutError
     from niquests.exceptions import RequestException

@@ -72,7 +72,7 @@ class _Prometheus:
             request = urllib.request.Request(f"{self.url}/api/v1/{path}", data=encoded.encode(),
                                              method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 body = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             try:
@@ -106,9 +106,9 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     'up{a="x", b=~".*"}[1m]'
     """
     for name in sorted(values, key=len, reverse=True):
-        value = values[name]
-        text = re.sub(r"\$\{" + re.escape(name) + r"(?::[^}]*)?\}", lambda _m: value, text)
-        text = re.sub(r"\$" + re.escape(name) + r"(?![\w])", lambda _m: value, text)
+        value = values[name].replace("\\", "\\\\")  # a literal replacement, not a template
+        text = re.sub(r"\$\{" + re.escape(name) + r"(?::[^}]*)?\}", value, text)
+        text = re.sub(r"\$" + re.escape(name) + r"(?![\w])", value, text)
     return text
 
 

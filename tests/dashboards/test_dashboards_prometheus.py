@@ -14,16 +14,16 @@ import time
 
 import pytest
 import yaml
+from conftest import require_binary
 from dashboards_exposition import synthetic_driftd
 
 from alerts.catalogue import RuleOptions
 from alerts.rules import dump_yaml, rule_groups
 from dashboards.build import build_dashboards
-from dashboards.model import FEATURES, threshold_ratio
 from dashboards.context import context_from_settings
+from dashboards.model import FEATURES, threshold_ratio
 from dashboards.verify import check_dashboards
 from monitor.config import Settings
-from conftest import require_binary
 
 try:
     from tests.realstack import prometheus, wait_until

@@ -55,7 +55,7 @@ def test_push_creates_the_folder_then_overwrites_dashboards(models: list[dict]) 
     assert stored["panels"] == models[1]["panels"]  # uploaded unchanged
 
 
-def test_push_command_reads_the_token_from_the_environment(tmp_path) -> None:  # noqa: ANN001
+def test_push_command_reads_the_token_from_the_environment(tmp_path) -> None:
     runner = CliRunner()
     with fake_grafana() as grafana:
         result = runner.invoke(app, ["dashboards", "push", "--grafana-url", grafana.url],
@@ -69,7 +69,7 @@ def test_push_command_reads_the_token_from_the_environment(tmp_path) -> None:  #
     assert flag.exit_code == 2 and "No such option" in flag.output
 
 
-def test_push_command_defaults_to_the_configured_grafana_url(tmp_path) -> None:  # noqa: ANN001
+def test_push_command_defaults_to_the_configured_grafana_url(tmp_path) -> None:
     with fake_grafana() as grafana:
         config = tmp_path / "driftd.yaml"
         config.write_text(f"alerts:\n  grafana_url: {grafana.url}\n")
