@@ -19,6 +19,7 @@ def sidecar(
     config: Annotated[Path | None, typer.Option(help="driftd.yaml; its `kafka` section is used.")] = None,
     bootstrap_servers: Annotated[str | None, typer.Option(help="Overrides kafka.bootstrap_servers.")] = None,
     buffer_events: Annotated[int, typer.Option(help="Bound of the buffer (events not yet acknowledged).", min=1)] = 100_000,
+    buffer_bytes: Annotated[int, typer.Option(help="Bound of the buffer in bytes of encoded events.", min=1024)] = 256 * 1024 * 1024,
     compression: Annotated[str, typer.Option(help="lz4, gzip, zstd, snappy or none.")] = "lz4",
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.", min=1024)] = 16 * 1024 * 1024,
     close_timeout: Annotated[float, typer.Option(help="Seconds to deliver buffered events on shutdown.")] = 10.0,
@@ -37,6 +38,7 @@ def sidecar(
         logger = PredictionLogger.from_config(
             config,
             buffer_events=buffer_events,
+            buffer_bytes=buffer_bytes,
             compression=None if compression == "none" else compression,
             close_timeout=close_timeout,
             **overrides,

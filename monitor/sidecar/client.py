@@ -61,8 +61,9 @@ class PredictionLogger:
     kafka
         Connection, security and topic settings (``KafkaSettings`` from
         ``driftd.yaml``); defaults when None.
-    buffer_events
-        Bound of the buffer: events accepted but not yet acknowledged by Kafka.
+    buffer_events, buffer_bytes
+        Bounds of the buffer: events, and bytes of encoded events, accepted but not
+        yet acknowledged by Kafka. Memory stays within ``buffer_bytes`` plus overhead.
     batch_events
         Most events handed to the producer at once.
     compression
@@ -97,6 +98,7 @@ class PredictionLogger:
         kafka: KafkaSettings | None = None,
         *,
         buffer_events: int = 100_000,
+        buffer_bytes: int = 256 * 1024 * 1024,
         batch_events: int = 2000,
         compression: str | None = "lz4",
         linger_ms: int = 5,
@@ -126,6 +128,7 @@ class PredictionLogger:
         self.outbox = Outbox(
             self._create_producer,
             capacity=buffer_events,
+            capacity_bytes=buffer_bytes,
             batch_events=batch_events,
             stall_s=stall_timeout_s,
             give_up_s=self.delivery_timeout_ms / 1000 + 5.0,

@@ -76,8 +76,16 @@ class LoggerCollector(Collector):
             "driftd_sidecar_buffer_capacity_events", "Bound of the buffer.", value=stats.capacity
         )
         yield GaugeMetricFamily(
-            "driftd_sidecar_buffer_fill_ratio", "Share of the buffer in use (0..1).",
-            value=stats.buffered / stats.capacity,
+            "driftd_sidecar_buffer_bytes", "Encoded bytes accepted but not yet acknowledged.",
+            value=stats.buffered_bytes,
+        )
+        yield GaugeMetricFamily(
+            "driftd_sidecar_buffer_capacity_bytes", "Byte bound of the buffer.", value=stats.capacity_bytes
+        )
+        yield GaugeMetricFamily(
+            "driftd_sidecar_buffer_fill_ratio",
+            "Share of the buffer in use (0..1): the larger of the event and byte shares.",
+            value=max(stats.buffered / stats.capacity, stats.buffered_bytes / stats.capacity_bytes),
         )
         yield GaugeMetricFamily(
             "driftd_sidecar_kafka_ready", "1 when Kafka is reachable and acknowledging events.",

@@ -10,8 +10,9 @@ chunk is acknowledged or has failed. Only then does it count them:
 * failed records go back to the *front* of the buffer (``errors``) and the thread
   backs off before trying again, so nothing accepted is lost while Kafka is gone.
 
-``capacity`` bounds accepted-but-unacknowledged records (queued plus in flight),
-so memory stays bounded through any outage. When it is reached, :meth:`offer`
+``capacity`` (records) and ``capacity_bytes`` (encoded values) bound what is
+accepted but not yet acknowledged (queued plus in flight), so memory stays bounded
+through any outage whatever the event sizes. When either is reached, :meth:`offer`
 refuses the newest record and counts it as ``dropped``.
 
 Delivery is at least once: a record whose acknowledgement was lost is sent again.
@@ -50,6 +51,8 @@ class DeliveryStats(NamedTuple):
     errors: int
     buffered: int
     capacity: int
+    buffered_bytes: int
+    capacity_bytes: int
     ready: bool
     last_error: str | None
     rejected: dict[str, int]  # invalid events refused at the call site, by reason
@@ -67,6 +70,8 @@ class Outbox:
         Called again after a failure, so it must be cheap to retry.
     capacity
         Most records accepted but not yet acknowledged.
+    capacity_bytes
+        Most bytes (encoded values) accepted but not yet acknowledged.
     batch_events
         Most records handed to the producer per chunk.
     linger_s
@@ -87,6 +92,7 @@ class Outbox:
         producer_factory: Callable[[], Any],
         *,
         capacity: int = 100_000,
+        capacity_bytes: int = 256 * 1024 * 1024,
         batch_events: int = 2000,
         linger_s: float = 0.01,
         retry_backoff_s: float = 0.1,
@@ -101,6 +107,7 @@ class Outbox:
         if batch_events < 1:
             raise ValueError(f"batch_events must be at least 1 (got {batch_events})")
         self.capacity = capacity
+        self.capacity_bytes = capacity_bytes
         self.batch_events = batch_events
         self.linger_s = linger_s
         self.retry_backoff_s = retry_backoff_s
@@ -136,6 +143,7 @@ class Outbox:
         self._drained = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._pending = 0  # queued + in flight
+        self._pending_bytes = 0
         self._accepted = 0
         self._dropped = 0
         self._sent = 0
@@ -154,21 +162,26 @@ class Outbox:
 
     def offer(self, record: Record) -> bool:
         """Queue one record; False (and counted as dropped) when the buffer is full."""
+        size = len(record[2])
         with self._lock:
-            if self._pending >= self.capacity:
+            if self._pending >= self.capacity or self._pending_bytes + size > self.capacity_bytes:
                 self._dropped += 1
                 return False
             self._pending += 1
+            self._pending_bytes += size
             self._accepted += 1
         self._queue.append(record)
         return True
 
     def offer_all(self, records: Sequence[Record]) -> bool:
         """Queue all records or none; False when they do not all fit (nothing is counted)."""
+        size = sum(len(record[2]) for record in records)
         with self._lock:
-            if self._pending + len(records) > self.capacity:
+            if (self._pending + len(records) > self.capacity
+                    or self._pending_bytes + size > self.capacity_bytes):
                 return False
             self._pending += len(records)
+            self._pending_bytes += size
             self._accepted += len(records)
         self._queue.extend(records)
         return True
@@ -178,9 +191,9 @@ class Outbox:
         with self._lock:
             self._rejected[reason] = self._rejected.get(reason, 0) + events
 
-    def room(self) -> int:
-        """How many more records fit right now."""
-        return max(0, self.capacity - self._pending)
+    def fill_ratio(self) -> float:
+        """Share of the buffer in use: the larger of the record and byte shares."""
+        return max(self._pending / self.capacity, self._pending_bytes / self.capacity_bytes)
 
     @property
     def ready(self) -> bool:
@@ -226,6 +239,8 @@ class Outbox:
                 errors=self._errors,
                 buffered=self._pending,
                 capacity=self.capacity,
+                buffered_bytes=self._pending_bytes,
+                capacity_bytes=self.capacity_bytes,
                 ready=self.ready,
                 last_error=self._last_error,
                 rejected=dict(self._rejected),
@@ -340,11 +355,13 @@ class Outbox:
             if future.failed():
                 error = error or future.exception
         ok = len(chunk) - len(failed)
+        ok_bytes = sum(len(record[2]) for record in chunk) - sum(len(record[2]) for record in failed)
         elapsed = time.monotonic() - started
         with self._lock:
             self._inflight_since = None
             self._sent += ok
             self._pending -= ok
+            self._pending_bytes -= ok_bytes
             self._errors += len(failed)
             if ok:
                 self._observe(elapsed)

@@ -189,7 +189,7 @@ class SidecarApp:
         problem = None
         if not stats.ready:
             problem = f"Kafka not reachable: {stats.last_error or 'connecting'}"
-        elif stats.buffered >= stats.capacity:
+        elif self.logger.outbox.fill_ratio() >= 0.99:
             problem = "buffer full"
         payload = {"ready": problem is None, "buffered": stats.buffered, "capacity": stats.capacity}
         if problem:

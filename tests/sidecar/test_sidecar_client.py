@@ -175,3 +175,18 @@ def test_producer_options_carry_security_and_bounded_blocking(tmp_path) -> None:
         assert options["enable_idempotence"] is False
     finally:
         logger.close(timeout=0)
+
+
+def test_buffer_is_bounded_in_bytes_too() -> None:
+    logger = PredictionLogger(bootstrap_servers=f"127.0.0.1:{free_port()}", connect_timeout_ms=200,
+                              buffer_events=1000, buffer_bytes=4000)
+    try:
+        size = len(logger.encode_prediction({**VALID, "timestamp": 1_767_225_600})[2])
+        results = [logger.log_prediction(**{**VALID, "timestamp": 1_767_225_600}) for _ in range(50)]
+        stats = logger.stats()
+        fits = 4000 // size
+        assert results == [True] * fits + [False] * (50 - fits)
+        assert (stats.accepted, stats.dropped, stats.buffered, stats.buffered_bytes) == (fits, 50 - fits, fits, fits * size)
+        assert stats.buffered_bytes <= stats.capacity_bytes
+    finally:
+        logger.close(timeout=0)
