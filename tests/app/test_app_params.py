@@ -135,3 +135,22 @@ def test_metric_frame_reads_value_and_interval() -> None:
     row = metric_frame(windows, "roc_auc").iloc[0]
     assert (row["value"], row["lower"], row["upper"], row["baseline"]) == (0.8, 0.75, 0.85, 0.82)
     assert pd.isna(row["estimated"])
+
+
+def test_driftd_app_names_a_bad_config(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from dashboards.app_cli import streamlit_command
+    from monitor.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["app", "--config", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2
+    assert "cannot read configuration file" in result.output
+    bad = tmp_path / "driftd.yaml"
+    bad.write_text("app:\n  prot: 1\n", encoding="utf-8")
+    result = runner.invoke(app, ["app", "--config", str(bad)])
+    assert result.exit_code == 2 and "app.prot: unknown key" in result.output
+    command = streamlit_command(8600, "127.0.0.1")
+    assert command[command.index("--server.port") + 1] == "8600"
+    assert not any("sqlite" in part or "postgresql" in part for part in command)
