@@ -132,6 +132,8 @@ def check(
     try:
         results = check_dashboards(build_dashboards(_settings(config)), prometheus_url,
                                    start=end - since, end=end, rate_interval=rate_interval,
+                                   # About as many points as a Grafana graph panel asks for.
+                                   step=max(1.0, since / 300),
                                    overrides=overrides)
     except DashboardError as exc:
         typer.echo(f"error: {exc}", err=True)

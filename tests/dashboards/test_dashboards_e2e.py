@@ -25,6 +25,7 @@ from dashboards_demo_run import MODEL, prepare, produce
 from alerts.catalogue import RuleOptions
 from alerts.rules import dump_yaml, rule_groups
 from dashboards.build import build_dashboards
+from dashboards.introspect import queries
 from dashboards.verify import QueryCheck, check_dashboards
 from monitor.config import load_settings
 
@@ -107,4 +108,4 @@ def test_every_query_returns_data_from_prometheus_scraping_driftd(
             pytest.fail(f"{len(failed)} of {len(last)} queries return no data:\n{_describe(failed)}"
                         f"\n--- related series driftd exports now ---\n{exported or '(none)'}"
                         f"\n--- driftd log ---\n{daemon.process.log_tail(30)}", pytrace=False)
-        assert len(last) >= 90
+        assert len(last) == sum(len(queries(m)) for m in models) > 90

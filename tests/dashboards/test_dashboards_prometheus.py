@@ -10,12 +10,14 @@ The daemon end-to-end test (``test_dashboards_e2e.py``) repeats the check agains
 from __future__ import annotations
 
 import os
+import socket
 import time
 
 import pytest
 import yaml
 from conftest import require_binary
 from dashboards_exposition import synthetic_driftd
+from typer.testing import CliRunner
 
 from alerts.catalogue import RuleOptions
 from alerts.rules import dump_yaml, rule_groups
@@ -23,6 +25,7 @@ from dashboards.build import build_dashboards
 from dashboards.context import context_from_settings
 from dashboards.model import FEATURES, threshold_ratio
 from dashboards.verify import check_dashboards
+from monitor.cli import app
 from monitor.config import Settings
 
 try:
@@ -65,6 +68,13 @@ def test_every_query_returns_data_from_a_real_prometheus() -> None:
                                    + len([v for v in m["templating"]["list"] if v["type"] == "query"])
                                    for m in models)
 
+        # The same check from the command line.
+        result = CliRunner().invoke(app, [
+            "dashboards", "check", "--prometheus-url", prom.url, "--var", "model=fraud",
+            "--since", str(int(time.time() - start) + 5), "--rate-interval", "4s"])
+        assert result.exit_code == 0, result.output
+        assert f"{len(results)} of {len(results)} queries returned data" in result.output
+
         # The heatmap's score ÷ threshold is the alerts' recording rule, value for value.
         ctx = context_from_settings(settings, options)
         ours = threshold_ratio(ctx, FEATURES, "feature")
@@ -85,3 +95,14 @@ def test_every_query_returns_data_from_a_real_prometheus() -> None:
                                                           step=1, rate_interval="4s") if not r.ok]
         assert missing.error is None and missing.series == 0
         assert invalid.error is not None and "parse" in invalid.error
+
+
+def test_check_command_reports_an_unreachable_prometheus() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = CliRunner().invoke(app, ["dashboards", "check", "--prometheus-url",
+                                      f"http://127.0.0.1:{port}"])
+    assert result.exit_code == 1
+    assert f"cannot query Prometheus at http://127.0.0.1:{port}" in result.output
+    assert result.output.count("\n") <= 2  # one clear line, not one per query
