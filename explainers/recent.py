@@ -1,16 +1,19 @@
 """A bounded cache of recent predictions, so that ones later found wrong can be explained.
 
 Labels arrive minutes to days after their prediction, and the label join does not
-keep feature values. :class:`RecentRows` keeps the last ``capacity`` predictions of
-one model in a ring buffer of numpy columns (a fixed amount of memory: capacity ×
-features), looked up by prediction-id hash. A prediction that has left the ring
-before its label arrived cannot be explained as "wrong"; the service counts it as
+keep feature values. :class:`RecentRows` keeps references to the last batches
+offered for one model, with their prediction-id hashes, up to ``capacity`` rows
+(plus at most one batch): nothing is copied on the ingest path, and lookups are
+``np.isin`` over the cached hashes. A prediction that has left the cache before its
+label arrived cannot be explained as "wrong"; the service counts it as
 ``explain_dropped{reason="not_cached"}``.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,111 +22,75 @@ from monitor.batch import PredictionBatch
 __all__ = ["RecentRows"]
 
 
-class RecentRows:
-    """Ring buffer of the last ``capacity`` rows offered for one model.
+@dataclass(slots=True)
+class _Entry:
+    batch: PredictionBatch
+    window_starts: np.ndarray
+    hashes: np.ndarray
+    explained: np.ndarray  # bool per row
 
-    The layout (feature names) is taken from the first batch; a batch with other
-    feature columns resets the ring (a new schema makes older rows unusable).
+
+class RecentRows:
+    """The last ``capacity`` rows offered for one model (whole batches, oldest evicted).
+
+    The cached batches must not be modified afterwards (the consumer builds a new
+    batch for every poll).
     """
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
-        self._layout: tuple[tuple[str, ...], tuple[str, ...]] | None = None
-        self._position = 0
-
-    def _reset(self, batch: PredictionBatch) -> None:
-        size = self.capacity
-        self._layout = (tuple(batch.numeric_names), tuple(batch.categorical_names))
-        self._position = 0
-        self.hashes = np.zeros(size, dtype=np.uint64)
-        self.valid = np.zeros(size, dtype=bool)
-        self.explained = np.zeros(size, dtype=bool)
-        self.ids = np.empty(size, dtype=object)
-        self.versions = np.empty(size, dtype=object)
-        self.segments = np.empty(size, dtype=object)
-        self.event_times = np.zeros(size)
-        self.window_starts = np.zeros(size)
-        self.numeric = np.full((size, len(batch.numeric_names)), np.nan)
-        self.categorical = np.empty((size, len(batch.categorical_names)), dtype=object)
-        self.predictions = np.empty(size, dtype=object)
-        self.scores = np.full(size, np.nan)
+        self._entries: deque[_Entry] = deque()
+        self._rows = 0
 
     def __len__(self) -> int:
-        return 0 if self._layout is None else int(self.valid.sum())
+        return self._rows
 
-    def add(self, batch: PredictionBatch, window_starts: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-        """Remember the rows of ``batch``; returns the ring slot of each row (-1 if not kept)."""
-        n = len(batch)
-        slots = np.full(n, -1, dtype=np.int64)
-        if n == 0:
-            return slots
-        if self._layout != (tuple(batch.numeric_names), tuple(batch.categorical_names)):
-            self._reset(batch)
-        keep = np.arange(max(0, n - self.capacity), n)  # only the newest rows fit
-        where = (self._position + np.arange(len(keep))) % self.capacity
-        self._position = int((self._position + len(keep)) % self.capacity)
-        self.hashes[where] = hashes[keep]
-        self.valid[where] = True
-        self.explained[where] = False
-        self.ids[where] = np.asarray(batch.prediction_ids, dtype=object)[keep]
-        self.versions[where] = batch.version
-        self.segments[where] = np.asarray(batch.segments, dtype=object)[keep]
-        self.event_times[where] = batch.event_times[keep]
-        self.window_starts[where] = np.asarray(window_starts, dtype=np.float64)[keep]
-        self.numeric[where] = batch.numeric[keep]
-        self.categorical[where] = batch.categorical[keep]
-        self.predictions[where] = np.asarray(batch.predictions, dtype=object)[keep]
-        self.scores[where] = np.nan if batch.scores is None else batch.scores[keep]
-        slots[keep] = where
-        return slots
+    def add(self, batch: PredictionBatch, window_starts: np.ndarray, hashes: np.ndarray) -> _Entry | None:
+        """Remember ``batch``; returns the handle to mark rows explained with."""
+        if len(batch) == 0:
+            return None
+        entry = _Entry(batch, np.asarray(window_starts, dtype=np.float64), hashes, np.zeros(len(batch), dtype=bool))
+        self._entries.append(entry)
+        self._rows += len(batch)
+        while self._rows - len(self._entries[0].batch) >= self.capacity:
+            self._rows -= len(self._entries.popleft().batch)
+        return entry
 
-    def mark_explained(self, slots: np.ndarray) -> None:
+    @staticmethod
+    def mark_explained(entry: _Entry | None, rows: np.ndarray) -> None:
         """Rows already explained are not explained again when found wrong."""
-        slots = slots[slots >= 0]
-        if self._layout is not None and len(slots):
-            self.explained[slots] = True
+        if entry is not None and len(rows):
+            entry.explained[rows] = True
 
     def find(
         self, model: str, prediction_ids: Sequence[str], hashes: np.ndarray
-    ) -> tuple[list[tuple[PredictionBatch, np.ndarray, np.ndarray]], int, int]:
-        """The cached rows of these predictions, grouped by model version.
+    ) -> tuple[list[tuple[PredictionBatch, np.ndarray, _Entry, np.ndarray]], int, int]:
+        """The cached rows of these predictions, one group per cached batch.
 
         Returns
         -------
         groups
-            ``(batch, window_starts, slots)`` per version, rows not yet explained.
+            ``(rows as a batch, their window starts, entry, row indices)`` for rows not
+            yet explained.
         already
             Predictions found but already explained.
         found
             Predictions found at all.
         """
-        if self._layout is None or len(hashes) == 0:
-            return [], 0, 0
-        candidates = np.flatnonzero(self.valid & np.isin(self.hashes, hashes))
         wanted = set(prediction_ids)
-        # A 64-bit hash collision is astronomically unlikely, but the id check is cheap.
-        candidates = np.array([s for s in candidates if self.ids[s] in wanted], dtype=np.int64)
-        if len(candidates) == 0:
-            return [], 0, 0
-        fresh = candidates[~self.explained[candidates]]
         groups = []
-        for version in sorted(set(self.versions[fresh])):
-            slots = fresh[self.versions[fresh] == version]
-            scores = self.scores[slots]
-            batch = PredictionBatch(
-                model=model,
-                version=version,
-                prediction_ids=list(self.ids[slots]),
-                event_times=self.event_times[slots].copy(),
-                segments=list(self.segments[slots]),
-                numeric_names=list(self._layout[0]),
-                numeric=self.numeric[slots].copy(),
-                categorical_names=list(self._layout[1]),
-                categorical=self.categorical[slots].copy(),
-                predictions=self.predictions[slots].copy(),
-                scores=None if np.isnan(scores).all() else scores.copy(),
-            )
-            groups.append((batch, self.window_starts[slots].copy(), slots))
-        return groups, len(candidates) - len(fresh), len(candidates)
+        found = already = 0
+        for entry in self._entries:
+            rows = np.flatnonzero(np.isin(entry.hashes, hashes))
+            # A 64-bit hash collision is astronomically unlikely, but the id check is cheap.
+            rows = np.array([r for r in rows if entry.batch.prediction_ids[r] in wanted], dtype=np.int64)
+            if len(rows) == 0:
+                continue
+            found += len(rows)
+            fresh = rows[~entry.explained[rows]]
+            already += len(rows) - len(fresh)
+            if len(fresh):
+                groups.append((entry.batch.take(fresh), entry.window_starts[fresh], entry, fresh))
+        return groups, already, found

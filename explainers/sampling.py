@@ -34,6 +34,7 @@ __all__ = [
     "SamplingPolicy",
     "TokenBucket",
     "id_hashes",
+    "most_important",
     "sampling_keys",
 ]
 
@@ -117,14 +118,25 @@ class SamplingPolicy:
         return codes
 
 
-def budget_order(codes: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Indices of picked rows, most important first (reason, then sampling key).
+def most_important(codes: np.ndarray, keys: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` most important picked rows (reason first, then lowest key).
 
-    When a budget cuts a batch short, the rows kept are the same on every replay.
+    When a budget or a full queue cuts a batch short, the rows kept are the same on
+    every replay. O(n) (a partition, not a sort); the result is in row order.
+
+    >>> codes = np.array([1, 0, 4, 3, 1, 2], dtype=np.int8)
+    >>> most_important(codes, np.array([0.3, 0.0, 0.9, 0.5, 0.1, 0.2]), 3).tolist()
+    [2, 3, 5]
     """
     picked = np.flatnonzero(codes)
-    order = np.lexsort((keys[picked], -codes[picked].astype(np.int16)))
-    return picked[order]
+    if k >= len(picked):
+        return picked
+    if k <= 0:
+        return picked[:0]
+    # Keys are in [0, 1): a higher reason code always wins, then the lower key.
+    importance = codes[picked].astype(np.float64) - keys[picked]
+    best = np.argpartition(-importance, k - 1)[:k]
+    return np.sort(picked[best])
 
 
 class TokenBucket:

@@ -54,7 +54,7 @@ from explainers.encoding import FeatureEncoder
 from explainers.errors import AdditivityError, ExplainError, ModelLoadError
 from explainers.loading import load_model
 from explainers.recent import RecentRows
-from explainers.sampling import REASONS, WRONG, SamplingPolicy, TokenBucket, budget_order, id_hashes, sampling_keys
+from explainers.sampling import REASONS, WRONG, SamplingPolicy, TokenBucket, id_hashes, most_important, sampling_keys
 from explainers.window_attribution import WindowAttributions
 from monitor.batch import PredictionBatch
 from monitor.config import ExplainSettings, ModelSettings
@@ -75,7 +75,6 @@ class _Chunk:
     batch: PredictionBatch
     window_starts: np.ndarray
     reasons: np.ndarray
-    slots: np.ndarray  # recent-rows slots, -1 when not cached
 
     def __len__(self) -> int:
         return len(self.batch)
@@ -85,7 +84,7 @@ class _Chunk:
         return self._take(head), self._take(tail)
 
     def _take(self, rows: np.ndarray) -> _Chunk:
-        return _Chunk(self.batch.take(rows), self.window_starts[rows], self.reasons[rows], self.slots[rows])
+        return _Chunk(self.batch.take(rows), self.window_starts[rows], self.reasons[rows])
 
 
 @dataclass(slots=True)
@@ -164,6 +163,7 @@ class ExplainService:
         min_explanations: int = 20,
         max_windows: int = 4096,
         start_method: str = "forkserver",
+        worker_niceness: int = worker.WORKER_NICENESS,
         write_batch_size: int = 500,
         flush_interval: float = 0.25,
     ) -> None:
@@ -171,6 +171,7 @@ class ExplainService:
         self.metrics = metrics
         self.clock = clock
         self.task_rows = task_rows
+        self.worker_niceness = worker_niceness
         self.min_explanations = min_explanations
         self.write_batch_size = write_batch_size
         self.flush_interval = flush_interval
@@ -293,7 +294,7 @@ class ExplainService:
     def _new_pool(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(
             max_workers=self.settings.workers, mp_context=self._context,
-            initializer=worker.initialize, initargs=(self._specs,),
+            initializer=worker.initialize, initargs=(self._specs, self.worker_niceness),
         )
         # Start the workers (and load the models) now, not on the first task.
         self._warmup = [pool.submit(worker.ping) for _ in range(self.settings.workers)]
@@ -337,11 +338,15 @@ class ExplainService:
             return 0
         hashes = id_hashes(batch.prediction_ids)
         keys = sampling_keys(hashes)
-        slots = np.full(len(batch), -1, dtype=np.int64)
+        window_starts = np.asarray(window_starts, dtype=np.float64)
+        entry = None
         if state.recent is not None and state.error is None:
-            slots = state.recent.add(batch, window_starts, hashes)
+            entry = state.recent.add(batch, window_starts, hashes)
         codes = state.policy.reasons(keys, batch.scores, drifted)
-        return self._admit(state, batch, np.asarray(window_starts, dtype=np.float64), codes, keys, slots)
+        admitted = self._admit(state, batch, window_starts, codes, keys)
+        if entry is not None:
+            state.recent.mark_explained(entry, admitted)
+        return len(admitted)
 
     def offer_wrong(self, prediction_ids: Sequence[str], model: str | None = None) -> int:
         """Explain predictions whose label showed them wrong; returns how many were queued.
@@ -364,42 +369,41 @@ class ExplainService:
             groups, _, found = state.recent.find(name, ids, hashes)
             if model is not None and found < len(set(ids)):
                 self._drop(name, "not_cached", len(set(ids)) - found)
-            for batch, window_starts, slots in groups:
+            for batch, window_starts, entry, rows in groups:
                 codes = np.full(len(batch), WRONG, dtype=np.int8)
                 keys = sampling_keys(id_hashes(batch.prediction_ids))
-                queued += self._admit(state, batch, window_starts, codes, keys, slots)
+                admitted = self._admit(state, batch, window_starts, codes, keys)
+                state.recent.mark_explained(entry, rows[admitted])
+                queued += len(admitted)
         return queued
 
     def _admit(
         self, state: _Model, batch: PredictionBatch, window_starts: np.ndarray,
-        codes: np.ndarray, keys: np.ndarray, slots: np.ndarray,
-    ) -> int:
-        order = budget_order(codes, keys)
-        if len(order) == 0:
-            return 0
+        codes: np.ndarray, keys: np.ndarray,
+    ) -> np.ndarray:
+        """Queue what the budget and the queue allow; returns the admitted row indices."""
+        none = np.empty(0, dtype=np.int64)
+        picked = int(np.count_nonzero(codes))
+        if picked == 0:
+            return none
         if state.error is not None:
-            self._drop(state.name, "model_unavailable", len(order))
-            return 0
-        granted = state.bucket.take(len(order))
-        if granted < len(order):
-            self._drop(state.name, "budget", len(order) - granted)
-            order = order[:granted]
+            self._drop(state.name, "model_unavailable", picked)
+            return none
+        granted = state.bucket.take(picked)
         with self._lock:
-            take = min(len(order), max(0, self.capacity - self._depth))
+            take = min(granted, max(0, self.capacity - self._depth))
             self._depth += take
-        if take < len(order):
-            self._drop(state.name, "queue_full", len(order) - take)
+        self._drop(state.name, "budget", picked - granted)
+        self._drop(state.name, "queue_full", granted - take)
         if take == 0:
-            return 0
-        rows = order[:take]
-        chunk = _Chunk(batch.take(rows), window_starts[rows], codes[rows], slots[rows])
-        if state.recent is not None:
-            state.recent.mark_explained(chunk.slots)
+            return none
+        rows = most_important(codes, keys, take)
+        chunk = _Chunk(batch.take(rows), window_starts[rows], codes[rows])
         with self._lock:
             self._queues[state.name].append(chunk)
             self._lock.notify_all()
         self.metrics.explain_queue_depth.set(self._depth)
-        return take
+        return rows
 
     def _drop(self, model: str, reason: str, n: int) -> None:
         if n > 0:

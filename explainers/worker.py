@@ -20,7 +20,8 @@ from explainers.errors import ExplainError
 
 __all__ = ["WorkerModel", "WorkerResult", "explain", "initialize", "ping"]
 
-WORKER_NICENESS = 10
+# Nice value added to worker processes: explanations run on CPU ingest does not need.
+WORKER_NICENESS = 19
 # Per-process state, set by initialize() in each worker (never in the daemon itself).
 _EXPLAINERS: dict[str, object] = {}
 
@@ -50,14 +51,14 @@ class WorkerResult:
     background_hash: str
 
 
-def initialize(models: Sequence[WorkerModel]) -> None:
+def initialize(models: Sequence[WorkerModel], niceness: int = WORKER_NICENESS) -> None:
     """Pool initializer: load and warm up every model's explainer."""
     # Ctrl-C reaches the whole process group; the daemon decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Explanations are best effort: when CPU is short, ingest wins and the bounded
     # queue drops (and counts) what the workers cannot keep up with.
     try:
-        os.nice(WORKER_NICENESS)
+        os.nice(niceness)
     except OSError:
         pass
     from explainers.loading import load_model

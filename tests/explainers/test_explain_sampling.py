@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from explain_models import inputs, make_batch
 from scipy import stats
@@ -16,8 +15,8 @@ from explainers.sampling import (
     WRONG,
     SamplingPolicy,
     TokenBucket,
-    budget_order,
     id_hashes,
+    most_important,
     sampling_keys,
 )
 from explainers.window_attribution import WindowAttributions
@@ -82,10 +81,19 @@ def test_reason_priority_and_rates() -> None:
     assert policy.reasons(np.array([0.9]), np.array([np.nan]), False).tolist() == [0]
 
 
-def test_budget_keeps_the_most_important_rows_first() -> None:
+def test_cuts_keep_the_most_important_rows() -> None:
     codes = np.array([BASE_RATE, 0, WRONG, NEAR_THRESHOLD, BASE_RATE, DRIFTED_WINDOW], dtype=np.int8)
     keys = np.array([0.3, 0.0, 0.9, 0.5, 0.1, 0.2])
-    assert budget_order(codes, keys).tolist() == [2, 3, 5, 4, 0]
+    # Importance order: 2 (wrong), 3 (near), 5 (drifted), 4 (base, key 0.1), 0 (base, key 0.3).
+    for k, expected in [(0, []), (1, [2]), (2, [2, 3]), (4, [2, 3, 4, 5]), (5, [0, 2, 3, 4, 5]), (9, [0, 2, 3, 4, 5])]:
+        assert most_important(codes, keys, k).tolist() == expected
+    # Against a full sort on a large random case.
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 5, 10_000).astype(np.int8)
+    keys = rng.random(10_000)
+    picked = np.flatnonzero(codes)
+    ranked = picked[np.lexsort((keys[picked], -codes[picked].astype(int)))]
+    np.testing.assert_array_equal(most_important(codes, keys, 1234), np.sort(ranked[:1234]))
 
 
 def test_token_bucket_refills_at_its_rate_and_never_exceeds_its_burst() -> None:
@@ -101,34 +109,28 @@ def test_token_bucket_refills_at_its_rate_and_never_exceeds_its_burst() -> None:
     assert slow.take(3) == 1  # burst is at least one
 
 
-def test_recent_rows_ring_is_bounded_and_finds_rows_by_id() -> None:
-    ring = RecentRows(capacity=100)
-    frame = inputs(250, 0)
-    batch = make_batch(frame, "m", prefix="p", scores=np.linspace(0, 1, 250))
-    slots = ring.add(batch, np.full(250, 60.0), id_hashes(batch.prediction_ids))
-    assert len(ring) == 100
-    assert (slots[:150] == -1).all() and (slots[150:] >= 0).all()
-    wanted = ["p10", "p200", "p249", "nope"]
-    groups, already, found = ring.find("m", wanted, id_hashes(wanted))
-    assert found == 2 and already == 0  # p10 was overwritten, "nope" never seen
-    (found_batch, window_starts, _), = groups
-    assert sorted(found_batch.prediction_ids) == ["p200", "p249"]
-    row = found_batch.prediction_ids.index("p200")
-    np.testing.assert_array_equal(found_batch.numeric[row], frame.iloc[200].to_numpy())
-    assert found_batch.scores[row] == pytest.approx(200 / 249)
-    assert window_starts.tolist() == [60.0, 60.0]
-    ring.mark_explained(slots[[200]])
-    groups, already, found = ring.find("m", wanted, id_hashes(wanted))
-    assert already == 1 and [g[0].prediction_ids for g in groups] == [["p249"]]
-
-
-def test_recent_rows_resets_on_a_new_schema() -> None:
-    ring = RecentRows(capacity=10)
-    ring.add(make_batch(inputs(5, 0), "m"), np.zeros(5), id_hashes([f"p{i}" for i in range(5)]))
-    other = make_batch(pd.DataFrame({"z": np.arange(3.0)}), "m", prefix="q")
-    ring.add(other, np.zeros(3), id_hashes(other.prediction_ids))
-    assert len(ring) == 3
-    assert ring.find("m", ["p1"], id_hashes(["p1"]))[2] == 0
+def test_recent_rows_are_bounded_and_found_by_id() -> None:
+    recent = RecentRows(capacity=100)
+    frames = [inputs(60, seed) for seed in range(4)]
+    entries = []
+    for i, frame in enumerate(frames):
+        batch = make_batch(frame, "m", prefix=f"b{i}-", scores=np.linspace(0, 1, 60))
+        entries.append(recent.add(batch, np.full(60, 60.0 * i), id_hashes(batch.prediction_ids)))
+    # Whole batches are kept: at most capacity rows plus one batch.
+    assert 100 <= len(recent) < 160
+    wanted = ["b0-1", "b3-10", "b3-59", "b2-0", "nope"]
+    groups, already, found = recent.find("m", wanted, id_hashes(wanted))
+    assert found == 3 and already == 0  # batch 0 was evicted, "nope" never seen
+    by_id = {pid: (g, row) for g in groups for row, pid in enumerate(g[0].prediction_ids)}
+    assert set(by_id) == {"b3-10", "b3-59", "b2-0"}
+    (batch, window_starts, entry, rows), row = by_id["b3-10"]
+    np.testing.assert_array_equal(batch.numeric[row], frames[3].iloc[10].to_numpy())
+    assert batch.scores[row] == pytest.approx(10 / 59) and window_starts[row] == 180.0
+    assert entry is entries[3] and rows[row] == 10
+    RecentRows.mark_explained(entries[3], np.array([10]))
+    groups, already, found = recent.find("m", wanted, id_hashes(wanted))
+    assert found == 3 and already == 1
+    assert sorted(pid for g in groups for pid in g[0].prediction_ids) == ["b2-0", "b3-59"]
 
 
 def test_window_sums_are_bounded_and_report_changes() -> None:

@@ -1,0 +1,169 @@
+"""Explanation throughput and its cost to ingest, as ratios measured in this process.
+
+    python bench/explain.py [--rows 4096] [--events 200000]
+
+(a) explanations/s through driftd's workers (sampling, queue, process pool,
+    additivity check, batched writes to a SQLite store) vs calling
+    ``shap.TreeExplainer`` directly on the same batches in this process
+    (target: overhead <= 25 % with one worker). XGBoost, 200 trees of depth 6,
+    20 features, batches of 256 rows.
+(b) in-process ingest events/s (``Pipeline.add_batch`` on columnar batches of
+    5,000 events, 20 numeric + 5 categorical features, LightGBM demo model) with
+    SHAP off vs on at the default 1 % base rate and at a rate that saturates the
+    pool (target: >= 90 %).
+
+Machine load moves absolute numbers; the ratios are what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from explainers import global_importances  # noqa: E402
+from explainers.demo_model import train_demo_model  # noqa: E402
+from explainers.service import ExplainService  # noqa: E402
+from monitor.baseline import build_baseline  # noqa: E402
+from monitor.baselines import BaselineRegistry  # noqa: E402
+from monitor.batch import PredictionBatch  # noqa: E402
+from monitor.config import ExplainSettings, ModelSettings, load_settings  # noqa: E402
+from monitor.metrics import create_metrics  # noqa: E402
+from monitor.pipeline import Pipeline  # noqa: E402
+from monitor.store import open_store  # noqa: E402
+
+N_NUMERIC, N_CATEGORICAL = 20, 5
+CATEGORIES = np.array(["a", "b", "c", "d", "e", "f", "g", "h"], dtype=object)
+T0 = 1_767_225_600.0
+
+
+def frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(rng.normal(size=(n, N_NUMERIC)), columns=[f"x{i}" for i in range(N_NUMERIC)])
+    for j in range(N_CATEGORICAL):
+        data[f"c{j}"] = rng.choice(CATEGORIES, size=n)
+    return data
+
+
+def target(data: pd.DataFrame, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    logit = data[[f"x{i}" for i in range(N_NUMERIC)]].to_numpy() @ np.linspace(1.5, 0.1, N_NUMERIC)
+    logit += (data["c0"] == "a") * 1.0
+    return (rng.random(len(data)) < 1 / (1 + np.exp(-logit))).astype(int)
+
+
+def batch_of(data: pd.DataFrame, model: str, first: int, numeric: list[str], categorical: list[str]) -> PredictionBatch:
+    n = len(data)
+    scores = np.random.default_rng(first).random(n)
+    return PredictionBatch(
+        model=model, version="v1", prediction_ids=[f"p{first + i}" for i in range(n)],
+        event_times=T0 + (first + np.arange(n)) / 200.0, segments=[""] * n,
+        numeric_names=numeric, numeric=data[numeric].to_numpy(dtype=np.float64),
+        categorical_names=categorical, categorical=data[categorical].to_numpy(dtype=object),
+        predictions=(scores > 0.5).astype(np.float64), scores=scores,
+        offsets=np.arange(first, first + n, dtype=np.int64),
+    )
+
+
+def bench_workers(directory: Path, rows: int) -> None:
+    import shap
+    import xgboost
+
+    print(f"(a) explanations/s: driftd workers vs shap.TreeExplainer directly, {rows} rows")
+    train = frame(20_000, 0)[[f"x{i}" for i in range(N_NUMERIC)]]
+    model = xgboost.XGBClassifier(n_estimators=200, max_depth=6, n_jobs=1, random_state=0)
+    model.fit(train, target(frame(20_000, 0), 1))
+    path = directory / "xgb.json"
+    model.get_booster().save_model(str(path))
+    data = frame(rows, 7)[[f"x{i}" for i in range(N_NUMERIC)]]
+    size = 256
+    batches = [batch_of(data.iloc[s:s + size], "xgb", s, list(data.columns), []) for s in range(0, rows, size)]
+
+    explainer = shap.TreeExplainer(xgboost.Booster(model_file=str(path)))
+    explainer(batches[0].numeric[:8])  # warm up, as driftd's workers do
+    began = time.perf_counter()
+    for batch in batches:
+        explainer(batch.numeric, check_additivity=False)
+    direct = rows / (time.perf_counter() - began)
+
+    for workers in (1, 2):
+        store = open_store(f"sqlite:///{directory / f'workers{workers}.db'}")
+        settings = ExplainSettings(enabled=True, workers=workers, queue_size=rows, base_rate=1.0, max_per_second=1e9)
+        service = ExplainService(settings, {"xgb": ModelSettings(name="xgb", model_file=path)}, {}, store,
+                                 create_metrics(10)[1], task_rows=size)
+        assert service.wait_ready(300), "workers did not start"
+        began = time.perf_counter()
+        for batch in batches:
+            service.offer(batch, np.full(len(batch), T0))
+        assert service.flush(600)
+        through = rows / (time.perf_counter() - began)
+        service.close()
+        store.close()
+        print(f"    shap direct {direct:8.0f} rows/s | driftd, {workers} worker(s) {through:8.0f} rows/s | "
+              f"ratio {through / direct:.2f} (overhead {direct / through - 1:+.0%})")
+
+
+def _pipeline(baseline, explainer=None) -> Pipeline:
+    settings = load_settings(None, models=[{"name": "bench"}], windows={"size_seconds": 300, "min_events": 100})
+    _, metrics, collector = create_metrics(100)
+    registry = BaselineRegistry(settings)
+    registry.add(baseline)
+    return Pipeline(settings, metrics, collector, registry, explainer=explainer)
+
+
+def bench_ingest(directory: Path, events: int) -> None:
+    print(f"(b) in-process ingest, {events} events in batches of 5,000: SHAP off vs on")
+    train = frame(20_000, 0)
+    train["target"] = target(train, 1)
+    path = train_demo_model(train, "target", directory / "bench.txt")
+    importances = global_importances(path, train.drop(columns=["target"]))
+    baseline = build_baseline(train.drop(columns=["target"]), "bench", "v1", importances=importances)
+    numeric, categorical = baseline.numeric_names, baseline.categorical_names
+    data = frame(events, 3)
+    batches = [batch_of(data.iloc[s:s + 5000], "bench", s, numeric, categorical) for s in range(0, events, 5000)]
+
+    def run(explainer=None) -> float:
+        pipeline = _pipeline(baseline, explainer)
+        began = time.perf_counter()
+        for batch in batches:
+            pipeline.add_batch(batch.take(np.arange(len(batch))))
+        pipeline.close_all()
+        return events / (time.perf_counter() - began)
+
+    off = max(run() for _ in range(2))
+    for label, base_rate, budget in (("1 % base rate", 0.01, 50.0), ("saturating (100 %)", 1.0, 1e9)):
+        store = open_store(f"sqlite:///{directory / f'ingest{base_rate}.db'}")
+        _, metrics, _ = create_metrics(10)
+        settings = ExplainSettings(enabled=True, workers=1, queue_size=1000, base_rate=base_rate, max_per_second=budget)
+        service = ExplainService(settings, {"bench": ModelSettings(name="bench", model_file=path)},
+                                 {"bench": baseline}, store, metrics)
+        assert service.wait_ready(300)
+        on = run(service)
+        explained = metrics.registry.get_sample_value("driftd_explanations_total", {"model": "bench"}) or 0
+        dropped = sum(s.value for f in metrics.registry.collect() if f.name == "driftd_explain_dropped"
+                      for s in f.samples if s.name.endswith("_total"))
+        service.close()
+        store.close()
+        print(f"    off {off:9.0f} ev/s | on, {label:19s} {on:9.0f} ev/s | ratio {on / off:.2f} "
+              f"(explained {explained:.0f}, dropped {dropped:.0f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=4096)
+    parser.add_argument("--events", type=int, default=200_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_workers(Path(tmp), args.rows)
+        bench_ingest(Path(tmp), args.events)
+
+
+if __name__ == "__main__":
+    main()
