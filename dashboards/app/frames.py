@@ -29,11 +29,11 @@ __all__ = [
 
 # Pseudo-features the daemon reports next to the inputs, and the baseline profile
 # each is compared with. Any ``__name__`` is treated as a pseudo-feature.
-PSEUDO_FEATURES = {"__prediction__": "prediction", "__score__": "score", "__label__": "label"}
+PSEUDO_FEATURES = {"__prediction__": "prediction", "__prediction_score__": "score", "__label__": "label", "__multivariate__": "multivariate"}
 
 
 def is_pseudo(names: pd.Series) -> pd.Series:
-    """Whether each feature name is a pseudo-feature (``__prediction__``, ``__score__``...)."""
+    """Whether each feature name is a pseudo-feature (``__prediction__``, ``__prediction_score__``...)."""
     return names.str.startswith("__") & names.str.endswith("__")
 PERFORMANCE_ORDER = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "rmse", "mae")
 CALIBRATION_ORDER = ("ece", "ece_equal_width", "ece_equal_mass", "brier", "brier_score")

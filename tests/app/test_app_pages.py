@@ -279,3 +279,22 @@ def test_store_without_tables_names_the_fix(tmp_path: Path, monkeypatch) -> None
     st.cache_data.clear()
     at = run()
     assert any("driftd store migrate" in e.value for e in at.error)
+
+
+def test_incident_of_a_model_without_windows_still_opens(ids, store_url: str) -> None:
+    store = open_store(store_url, create=False)
+    with store.session() as session:
+        ghost = IncidentRow(
+            fingerprint="d" * 16, alertname="DriftdModelDrift", status="firing",
+            severity="critical", model="ghost", version="v1", segment="", feature="",
+            labels={}, annotations={}, starts_at=T0, ends_at=None, updated_at=T0,
+        )
+        session.add(ghost)
+        session.commit()
+        ghost_id = ghost.id
+    store.engine.dispose()
+    at = run(incident=str(ghost_id))
+    assert at.title[0].value == f"Incident #{ghost_id}: DriftdModelDrift"
+    assert any("ghost" in i.value and "no closed window" in i.value
+               for i in [*at.info, *at.warning])
+    assert at.text_input(key="note_author") is not None  # the note form is still there

@@ -150,14 +150,21 @@ def render(url: str, route: Route) -> None:
                 navigate()
             return
         _header(found)
-    scope = _scope(url, route, found)
-    if scope is None:
-        st.info("This alert is not about one model (a pipeline alert); see its notes below.")
-    else:
+    try:
+        scope = _scope(url, route, found)
+    except AppError as exc:
+        if found is None:
+            raise
+        # The incident itself is still worth showing (and acknowledging).
+        st.warning(str(exc))
+        scope = None
+    if scope is not None:
         if found is None:
             st.title(f"Investigation: {scope.model}")
             st.markdown(f"{fmt_time(scope.start)} → {fmt_time(scope.end)}")
         sections.render(url, scope, open_incident=found is not None)
+    elif found is not None and not found["model"]:
+        st.info("This alert is not about one model (a pipeline alert); see its notes below.")
     if found is not None:
         st.subheader("Timeline")
         _timeline(found)

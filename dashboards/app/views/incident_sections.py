@@ -36,6 +36,9 @@ def _choose(label: str, options: list[str], preferred: str | None, key: str) -> 
 
 def render(url: str, scope: Scope, open_incident: bool) -> None:
     versions = queries.model_versions(url, scope.model)
+    if not versions:
+        st.info(f"{scope.model} has no closed window in the store yet.")
+        return
     if scope.version is not None and scope.version not in versions:
         st.error(f"Model {scope.model!r} has no version {scope.version!r} in the store "
                  f"(versions: {', '.join(versions)}).")
