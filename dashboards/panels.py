@@ -306,15 +306,21 @@ def datasource_variable() -> dash.DatasourceVariable:
 
 def query_variable(
     name: str, label: str, expr: str, *, multi: bool = False, all_value: str | None = None,
+    newest_first: bool = False,
 ) -> dash.QueryVariable:
-    """A variable filled from ``label_values(...)`` and refreshed with the time range."""
+    """A variable filled from ``label_values(...)`` and refreshed with the time range.
+
+    Values sort naturally (``v2`` before ``v10``); ``newest_first`` reverses the order
+    so that the default (first) value is the highest, e.g. the latest model version.
+    """
+    order = dash_models.VariableSort.NATURAL_DESC if newest_first else dash_models.VariableSort.NATURAL_ASC
     variable = (
         dash.QueryVariable(name)
         .label(label)
         .query(expr)
         .datasource(DATASOURCE)
         .refresh(dash_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(dash_models.VariableSort.NATURAL_ASC)
+        .sort(order)
     )
     if multi:
         variable = variable.multi(True).include_all(True)

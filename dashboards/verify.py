@@ -30,6 +30,8 @@ __all__ = ["PrometheusQueryError", "PrometheusUnreachableError", "QueryCheck", "
 
 _LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(?P<selector>.+?)\s*,\s*)?(?P<label>[A-Za-z_]\w*)\s*\)\s*$")
 _NATURAL = re.compile(r"(\d+)")
+# Grafana's VariableSort values that order values from high to low.
+_DESCENDING = frozenset({2, 4, 6, 8})
 
 
 class PrometheusQueryError(DashboardError):
@@ -139,6 +141,8 @@ def _resolve(prom: _Prometheus, model: dict[str, Any], builtins: dict[str, str],
                 found = label_values(prom, substitute(variable["query"], values), start, end)
             except PrometheusQueryError:
                 found = []  # reported when the variable's own query is checked
+            if variable.get("sort") in _DESCENDING:
+                found.reverse()
             values[name] = found[0] if found else ""
     return values
 

@@ -113,6 +113,8 @@ def test_model_dashboard_has_the_template_variables(models: list[dict]) -> None:
     assert names[:5] == ["datasource", "model", "version", "segment", "feature"]
     multi = {v["name"]: v.get("allValue") for v in variables(models[1]) if v.get("multi")}
     assert multi == {"segment": ".*", "feature": ".*"}
+    sort = {v["name"]: v.get("sort") for v in variables(models[1])}
+    assert sort["version"] == 8 and sort["model"] == 7  # newest version first, models A-Z
 
 
 def _steps(panel: dict, field: dict | None = None) -> list[float | None]:
