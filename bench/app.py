@@ -24,6 +24,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+# `python bench/app.py` puts bench/ first on the path, where bench/detectors.py would
+# shadow the detectors package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import numpy as np
 from sqlalchemy import insert, text
 
