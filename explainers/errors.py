@@ -21,6 +21,10 @@ class ModelLoadError(ExplainError):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self) -> tuple:
+        # Raised in worker processes too: rebuild from the fields, not the message.
+        return (type(self), (self.model, self.path, self.reason))
+
 
 class ShapUnavailable(ExplainError):
     """The optional ``shap`` package (or a model library) is not installed."""

@@ -298,6 +298,32 @@ def test_close_stops_busy_workers_and_accounts_for_every_row(trained: dict, tmp_
     store.close()
 
 
+def test_a_killed_worker_is_replaced(trained: dict, tmp_path: Path) -> None:
+    import signal
+
+    store = open_store(f"sqlite:///{tmp_path / 'driftd.db'}")
+    registry = CollectorRegistry()
+    settings = ExplainSettings(enabled=True, workers=1, base_rate=1.0, max_per_second=1e9)
+    with ExplainService(settings, _model_settings({"a": trained["files"]["a"]}), trained["baselines"],
+                        store, PipelineMetrics(registry)) as service:
+        assert service.wait_ready(180)
+        (victim,) = service.worker_pids
+        os.kill(victim, signal.SIGKILL)  # e.g. the OOM killer
+        _assert_gone([victim])
+        time.sleep(0.5)  # let the pool notice
+        service.offer(make_batch(inputs(20, 1), "a", prefix="lost-"), np.full(20, WINDOW))
+        assert service.flush(60)
+        lost = _dropped(registry, "a", "worker_error")
+        assert lost in (0, 20)  # the task that found the pool broken is counted, not retried
+        assert service.offer(make_batch(inputs(30, 2), "a", prefix="after-"), np.full(30, WINDOW)) == 30
+        assert service.flush(60)
+        stored = {r.prediction_id for r in store.explanations_for_window("a", "v1", WINDOW, limit=100)}
+        assert {f"after-{i}" for i in range(30)} <= stored
+        assert len(stored) == 30 + (20 - lost)
+        assert service.worker_pids and victim not in service.worker_pids
+    store.close()
+
+
 def test_store_outage_is_counted_not_fatal(trained: dict) -> None:
     # A real store that cannot be reached: nothing listens on port 9.
     store = open_store("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=1", create=False)
