@@ -19,6 +19,9 @@ FeatureKind = Literal["numeric", "categorical", "multivariate"]
 # Count-based p-values treat a comparison as worth at most this many independent
 # observations (effective two-sample size; see detectors/chisquare.py, docs/detectors.md).
 DEFAULT_MAX_EFFECTIVE_N = 10_000
+# Sample-based methods score NaN ("not enough data") with fewer finite values than this
+# on either side: a handful of stray events must not decide a feature's drift.
+MIN_SAMPLE_SIZE = 10
 
 
 class DetectorError(ValueError):

@@ -5,7 +5,9 @@ p-value uses the sizes of the samples actually compared, not the window's event
 count, so a window of a million events summarised by a 2,000-row sample is not
 treated as a million independent points. On streaming windows the p-value is
 Smirnov's asymptotic form (scipy's ``method="asymp"``, about 0.1 ms instead of
-0.5 ms); offline comparisons (``FeatureData.exact``) use scipy's default.
+0.5 ms) when both samples hold at least 100 values, scipy's exact distribution
+below that; offline comparisons (``FeatureData.exact``) use scipy's default.
+Fewer than ``MIN_SAMPLE_SIZE`` (10) values on a side score NaN: not enough data.
 
 Approximation error of bounded samples (DKW inequality with Massart's constant):
 with samples of sizes n and m, ``|D_sample - D_true| <= eps_n + eps_m`` with
@@ -32,9 +34,13 @@ import numpy as np
 from scipy import stats
 
 from detectors._util import Pooled, group_samples, pool, pool_rows, sorted_finite
-from detectors.base import FeatureData, MethodSpec, Score
+from detectors.base import MIN_SAMPLE_SIZE, FeatureData, MethodSpec, Score
 
 __all__ = ["SPEC", "dkw_bound", "ks", "ks_many", "ks_statistic"]
+
+# Below this many values on the smaller side, Smirnov's asymptotic form is poor and
+# scipy's exact distribution is cheap: use it.
+EXACT_BELOW = 100
 
 
 def ks_statistic(pooled: Pooled) -> float:
@@ -45,9 +51,11 @@ def ks_statistic(pooled: Pooled) -> float:
 def ks(data: FeatureData) -> Score:
     """KS statistic D (effect size) and its p-value from the sizes of the samples compared."""
     ref, cur = sorted_finite(data.ref_sample), sorted_finite(data.cur_sample)
-    if ref.size == 0 or cur.size == 0:
+    smaller = min(ref.size, cur.size)
+    # An explicit offline comparison of small files is still answered (as scipy would).
+    if smaller == 0 or (smaller < MIN_SAMPLE_SIZE and not data.exact):
         return Score(float("nan"), None)
-    if data.exact:
+    if data.exact or smaller < EXACT_BELOW:
         result = stats.ks_2samp(ref, cur, method="auto")
         return Score(float(result.statistic), float(result.pvalue))
     d = ks_statistic(pool(ref, cur))
@@ -63,7 +71,7 @@ def ks_many(data: Sequence[FeatureData]) -> list[Score]:
     results: list[Score | None] = [None] * len(data)
     groups, refs, curs = group_samples(data)
     for (n, m), members in groups.items():
-        if len(members) < 2 or any(data[i].exact for i in members):
+        if len(members) < 2 or min(n, m) < EXACT_BELOW or any(data[i].exact for i in members):
             continue
         pooled = pool_rows(np.stack([refs[i] for i in members]), np.sort(np.stack([curs[i] for i in members]), axis=1))
         d = np.max(np.abs(pooled.a_le / n - (np.arange(1, n + m + 1) - pooled.a_le) / m), axis=1)

@@ -36,7 +36,7 @@ import numpy as np
 
 from detectors._util import Pooled, group_samples, pool, pool_rows, sorted_finite
 from detectors.anderson import anderson_2samp, anderson_rows
-from detectors.base import FeatureData, MethodSpec, Score
+from detectors.base import MIN_SAMPLE_SIZE, FeatureData, MethodSpec, Score
 
 __all__ = ["SPEC", "expected_error", "wasserstein", "wasserstein_distance", "wasserstein_many"]
 
@@ -57,7 +57,8 @@ def _reference_scale(data: FeatureData, ref: np.ndarray) -> float:
 def wasserstein(data: FeatureData) -> Score:
     """Normalised W1 (effect size) and the Anderson–Darling p-value on the same samples."""
     ref, cur = sorted_finite(data.ref_sample), sorted_finite(data.cur_sample)
-    if ref.size == 0 or cur.size == 0:
+    if min(ref.size, cur.size) < MIN_SAMPLE_SIZE:
+        # A handful of stray events must not decide drift: "not enough data" instead.
         return Score(float("nan"), None)
     pooled = pool(ref, cur)
     distance = wasserstein_distance(pooled)

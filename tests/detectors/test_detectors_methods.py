@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from detectors import REGISTRY, choose_method, get_method, methods_for
-from detectors.base import DriftResult, FeatureData, MethodSpec
+from detectors.base import MIN_SAMPLE_SIZE, DriftResult, FeatureData, MethodSpec
 from detectors.decision import adjust_p_values, decide, drift_share, weighted_drift_score
 
 UNIVARIATE = [name for name, spec in REGISTRY.items() if "multivariate" not in spec.kinds]
@@ -79,6 +79,22 @@ def test_missing_values_in_samples_are_ignored() -> None:
                         np.append(data.cur_sample, [np.nan, np.inf]), data.ref_std)
     for name in ("ks", "wasserstein"):
         assert REGISTRY[name].score(noisy) == REGISTRY[name].score(data)
+
+
+def test_a_few_sampled_values_never_decide_drift() -> None:
+    data = _data("numeric")
+    for values in (np.array([50.0]), np.full(MIN_SAMPLE_SIZE - 1, 50.0)):
+        few = FeatureData("numeric", data.ref_counts, data.cur_counts, data.ref_sample, values, data.ref_std)
+        for name in ("ks", "wasserstein"):
+            spec = REGISTRY[name]
+            result = spec.score(few)
+            assert math.isnan(result.score) and result.p_value is None, name
+    enough = FeatureData("numeric", data.ref_counts, data.cur_counts, data.ref_sample, np.full(MIN_SAMPLE_SIZE, 50.0), data.ref_std)
+    ks_small = REGISTRY["ks"].score(enough)
+    from scipy import stats
+
+    assert ks_small.p_value == pytest.approx(stats.ks_2samp(data.ref_sample, enough.cur_sample).pvalue, rel=1e-12)
+    assert REGISTRY["wasserstein"].score(enough).p_value < 1e-3
 
 
 def test_constant_reference_that_moves_is_infinitely_far() -> None:

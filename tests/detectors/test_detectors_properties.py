@@ -12,7 +12,7 @@ from detectors.base import FeatureData
 COUNT_METHODS = ["psi", "jensenshannon", "hellinger", "chisquare"]
 
 counts = st.lists(st.integers(0, 500), min_size=2, max_size=12)
-samples = st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=5, max_size=80)
+samples = st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=10, max_size=80)  # MIN_SAMPLE_SIZE
 
 
 def _pair(draw_a: list[int], draw_b: list[int]) -> tuple[np.ndarray, np.ndarray]:
