@@ -61,11 +61,13 @@ def run_app(
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    from dashboards.app import STORE_URL_ENV
+    from dashboards.app import CONFIG_ENV, STORE_URL_ENV
 
     env = dict(os.environ)
     # Through the environment, not argv: a password in the URL must not show in `ps`.
     env[STORE_URL_ENV] = store_url or settings.store.url
+    if use_file:
+        env[CONFIG_ENV] = str(config.resolve())
     command = streamlit_command(port if port is not None else settings.app.port, host)
     typer.echo(f"driftd app on http://{host}:{command[command.index('--server.port') + 1]}")
     process = subprocess.Popen(command, env=env)
