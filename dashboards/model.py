@@ -88,10 +88,11 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
     t = ctx.links
     app_feature = p.link("Investigate ${__field.labels.feature} in the app",
                          t.app("${model:percentencode}", "${version:percentencode}",
-                               "${__field.labels.feature}"))
+                               "${__field.labels.feature:percentencode}"))
     app_feature_row = p.link("Investigate ${__data.fields.feature} in the app",
                              t.app("${model:percentencode}", "${version:percentencode}",
-                                   "${__data.fields.feature}"))
+                                   "${__data.fields.feature:percentencode}",
+                                   segment="${__data.fields.segment:percentencode}"))
     app_model = p.link("Investigate ${model} ${version} in the app",
                        t.app("${model:percentencode}", "${version:percentencode}"))
     runbook = {name: p.link(f"Runbook: {name}", t.runbook(name)) for name in (

@@ -31,7 +31,8 @@ def overview_dashboard(ctx: DashboardContext) -> dash.Dashboard:
     )
     to_app = p.link(
         "Investigate ${__field.labels.model} in the app",
-        ctx.links.app("${__field.labels.model}", "${__field.labels.version}"),
+        ctx.links.app("${__field.labels.model:percentencode}",
+                      "${__field.labels.version:percentencode}"),
     )
     to_model_row = p.link(
         "Model dashboard: ${__data.fields.model}",
@@ -41,7 +42,8 @@ def overview_dashboard(ctx: DashboardContext) -> dash.Dashboard:
     )
     to_app_row = p.link(
         "Investigate ${__data.fields.model} in the app",
-        ctx.links.app("${__data.fields.model}", "${__data.fields.version}"),
+        ctx.links.app("${__data.fields.model:percentencode}", "${__data.fields.version:percentencode}",
+                      segment="${__data.fields.segment:percentencode}"),
     )
     drift_runbook = p.link("Runbook: model drift", ctx.links.runbook("DriftdModelDrift"))
 

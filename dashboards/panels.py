@@ -59,13 +59,17 @@ class Links:
     app_url: str
     runbook_base_url: str
 
-    def app(self, model: str, version: str, feature: str | None = None) -> str:
+    def app(self, model: str, version: str, feature: str | None = None,
+            segment: str | None = None) -> str:
         """A deep link into the investigation app for the panel's time range.
 
-        Arguments are Grafana template expressions (``${model}``,
-        ``${__field.labels.feature}``); ``${__from}``/``${__to}`` are epoch ms.
+        Arguments are Grafana template expressions (``${model:percentencode}``,
+        ``${__field.labels.feature:percentencode}``); ``${__from}``/``${__to}`` are
+        epoch ms, which the app reads as such.
         """
         params = [f"model={model}", f"version={version}"]
+        if segment is not None:
+            params.append(f"segment={segment}")
         if feature is not None:
             params.append(f"feature={feature}")
         params += ["from=${__from}", "to=${__to}"]

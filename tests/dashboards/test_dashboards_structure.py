@@ -222,7 +222,7 @@ def test_runbook_links_name_generated_alerts_and_app_links_carry_the_time_range(
     # Feature panels deep-link the feature.
     heatmap = _panel(models, "driftd-model", "Feature drift over time (score ÷ threshold)")
     (link,) = heatmap["fieldConfig"]["defaults"]["links"]
-    assert "feature=${__field.labels.feature}" in link["url"]
+    assert "feature=${__field.labels.feature:percentencode}" in link["url"]
 
 
 def test_every_query_is_promql_for_driftd_metrics(models: list[dict]) -> None:
