@@ -121,6 +121,8 @@ class DriftSettings(_Section):
     alpha: float = Field(0.05, gt=0, lt=1)
     # Model-level drift when at least this share of features drifted.
     drift_share_threshold: float = Field(0.3, gt=0, le=1)
+    # Multivariate drift of the numeric features per window ("none" to switch off).
+    multivariate_method: str = "pca_reconstruction"
     # Per-method threshold overrides, e.g. {psi: 0.25}.
     thresholds: dict[str, float] = Field(default_factory=dict)
 
@@ -259,6 +261,8 @@ class Settings(BaseSettings):
                 )
 
         check("drift.numeric_method", self.drift.numeric_method, "numeric")
+        if self.drift.multivariate_method != "none":
+            check("drift.multivariate_method", self.drift.multivariate_method, "multivariate")
         check("drift.categorical_method", self.drift.categorical_method, "categorical")
         for method in self.drift.thresholds:
             check(f"drift.thresholds.{method}", method)

@@ -307,10 +307,10 @@ class Consumer:
         now = time.monotonic()
         if now - self._last_lag < _LAG_INTERVAL:
             return
-        self._last_lag = now
         assigned = list(self.rebalance.assigned)
         if not assigned:
             return
+        self._last_lag = now
         try:
             ends = self._consumer.end_offsets(assigned)
         except Exception:  # noqa: BLE001 - lag is best effort

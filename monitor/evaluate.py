@@ -15,15 +15,14 @@ import numpy as np
 from detectors import decide
 from detectors.base import DriftResult, FeatureData
 from detectors.decision import drift_share, weighted_drift_score
+from detectors.multivariate import evaluate as evaluate_multivariate
 from detectors.registry import REGISTRY, choose_method
 from monitor.baseline import FeatureProfile
 from monitor.config import DriftSettings, ModelSettings
-from monitor.results import PREDICTION, WindowKey, WindowReport
+from monitor.results import PREDICTION, PREDICTION_SCORE, WindowKey, WindowReport
 from monitor.windows import Layout, WindowAggregate
 
 __all__ = ["evaluate_window", "method_for"]
-
-SCORE = "__score__"
 
 
 def method_for(profile: FeatureProfile, drift: DriftSettings, model: ModelSettings | None) -> tuple[str, float]:
@@ -109,6 +108,13 @@ def evaluate_window(
     report.model_drifted = bool(report.features) and report.drift_share >= drift.drift_share_threshold
     if aggregate.n >= min_events:
         report.prediction = decide(_output_drift(aggregate, layout, drift, model, n_numeric), correction="none", alpha=drift.alpha)
+        if drift.multivariate_method != "none" and n_numeric >= 2 and layout.reference_matrix is not None:
+            report.multivariate = [
+                evaluate_multivariate(
+                    drift.multivariate_method, layout.reference_matrix, aggregate.sample[:, :n_numeric],
+                    threshold=drift.thresholds.get(drift.multivariate_method), alpha=drift.alpha, seed=0,
+                )
+            ]
     return report
 
 
@@ -132,5 +138,5 @@ def _output_drift(
         method, threshold = method_for(score, drift, model)
         data = FeatureData("numeric", score.counts, aggregate.score_counts, score.sample,
                            _finite_column(aggregate.sample, n_numeric + 1), score.std)
-        results.append(_score(SCORE, method, threshold, data))
+        results.append(_score(PREDICTION_SCORE, method, threshold, data))
     return results

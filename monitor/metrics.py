@@ -236,6 +236,8 @@ class WindowCollector(Collector):
         pred_drifted = family("driftd_prediction_drifted", "1 when the predictions drifted.", key_labels + ["method"])
         label_score = family("driftd_label_drift_score", "Drift effect size of the labels (prior drift).", key_labels + ["method"])
         label_drifted = family("driftd_label_drifted", "1 when the labels drifted.", key_labels + ["method"])
+        multi_score = family("driftd_multivariate_drift_score", "Multivariate drift effect size of the numeric features.", key_labels + ["method"])
+        multi_drifted = family("driftd_multivariate_drifted", "1 when the numeric features drifted jointly.", key_labels + ["method"])
         share = family("driftd_model_drift_share_ratio", "Share of a model's features that drifted.", key_labels)
         weighted = family("driftd_model_drift_score", "Importance-weighted share of drifted features.", key_labels)
         model_drifted = family("driftd_model_drifted", "1 when the drift share passed its threshold.", key_labels)
@@ -280,6 +282,7 @@ class WindowCollector(Collector):
             for results, fam_score, fam_flag in (
                 (report.prediction, pred_score, pred_drifted),
                 (report.label, label_score, label_drifted),
+                (report.multivariate, multi_score, multi_drifted),
             ):
                 for result in results:
                     if _finite(result.score):
@@ -320,7 +323,7 @@ class WindowCollector(Collector):
 
         yield from (
             score, p_value, threshold, drifted, pred_score, pred_drifted, label_score,
-            label_drifted, share, weighted, model_drifted, missing, missing_base, unseen,
+            label_drifted, multi_score, multi_drifted, share, weighted, model_drifted, missing, missing_base, unseen,
             events, window_end, coverage, perf, perf_lower, perf_upper, perf_base, estimated,
             *calib.values(), *calib_base.values(), ndcg, attr_drifted, attr_change,
         )
@@ -348,7 +351,7 @@ def describe() -> str:
     registry, pipeline, windows = create_metrics(max_keys=1)
     flagged = DriftResult("ks", "f", 0.5, 0.01, 0.1, True)
     windows.publish(WindowReport(
-        WindowKey("m", "v", ""), 0.0, 300.0, 1, features=[flagged], prediction=[flagged], label=[flagged],
+        WindowKey("m", "v", ""), 0.0, 300.0, 1, features=[flagged], prediction=[flagged], label=[flagged], multivariate=[flagged],
         missing_ratio={"f": 0.0}, baseline_missing_ratio={"f": 0.0}, unseen_ratio={"f": 0.0},
         performance={"accuracy": MetricValue(1.0, 0.5, 1.0)}, baseline_performance={"accuracy": 1.0},
         estimated_performance={"accuracy": MetricValue(1.0)},

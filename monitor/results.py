@@ -13,11 +13,13 @@ from typing import NamedTuple
 
 from detectors.base import DriftResult
 
-__all__ = ["WindowKey", "MetricValue", "AttributionSummary", "WindowReport", "PREDICTION", "LABEL"]
+__all__ = ["LABEL", "MULTIVARIATE", "PREDICTION", "PREDICTION_SCORE", "AttributionSummary", "MetricValue", "WindowKey", "WindowReport"]
 
 # Pseudo-feature names under which prediction drift and label drift are reported.
 PREDICTION = "__prediction__"
+PREDICTION_SCORE = "__prediction_score__"
 LABEL = "__label__"
+MULTIVARIATE = "__multivariate__"
 
 
 class WindowKey(NamedTuple):
@@ -59,6 +61,8 @@ class WindowReport:
     features: list[DriftResult] = field(default_factory=list)
     prediction: list[DriftResult] = field(default_factory=list)
     label: list[DriftResult] = field(default_factory=list)
+    # Multivariate drift of the numeric features on the window's bounded sample.
+    multivariate: list[DriftResult] = field(default_factory=list)
     drift_share: float = 0.0
     drift_score: float = 0.0
     model_drifted: bool = False

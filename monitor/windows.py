@@ -119,6 +119,14 @@ class Layout:
         )
         self.score_edges = baseline.score.edges if baseline.score is not None else None
         self.max_categories = max_categories
+        self.reference_matrix = self._reference_matrix(baseline)
+
+    def _reference_matrix(self, baseline: Baseline) -> np.ndarray | None:
+        """The baseline's bounded multivariate sample of the numeric features (rows x features)."""
+        rows = baseline.reference_rows
+        if not rows or any(name not in rows for name in self.numeric_names) or not self.numeric_names:
+            return None
+        return np.array([[np.nan if v is None else v for v in rows[name]] for name in self.numeric_names], dtype=np.float64).T
 
     @property
     def prediction_bins(self) -> int:

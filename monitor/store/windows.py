@@ -21,6 +21,7 @@ import numpy as np
 from detectors.base import DriftResult
 from monitor.results import (
     LABEL,
+    MULTIVARIATE,
     PREDICTION,
     AttributionSummary,
     MetricValue,
@@ -111,6 +112,8 @@ def _sections(report: WindowReport) -> Iterable[tuple[DriftResult, str]]:
         yield result, report.feature_kinds.get(result.feature, "prediction")
     for result in report.label:
         yield result, report.feature_kinds.get(result.feature, "label")
+    for result in report.multivariate:
+        yield result, "multivariate"
 
 
 def feature_values(
@@ -242,6 +245,8 @@ def report_from_rows(window: Any, features: Iterable[Any]) -> WindowReport:
             report.prediction.append(result)
         elif row.feature.startswith(LABEL):
             report.label.append(result)
+        elif row.feature == MULTIVARIATE:
+            report.multivariate.append(result)
         else:
             report.features.append(result)
         if row.missing_ratio is not None:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import require_binary
+from tests.conftest import require_binary
 
 pytest.importorskip("streamlit")
 sync_api = pytest.importorskip("playwright.sync_api")

@@ -16,7 +16,7 @@ pytest.importorskip("streamlit")
 pytest.importorskip("plotly")
 
 import streamlit as st
-from app_store_fill import (
+from tests.app.app_store_fill import (
     DRIFT_WINDOWS,
     INCIDENT_START,
     N_WINDOWS,

@@ -13,7 +13,7 @@ from monitor.evaluate import evaluate_window
 from monitor.results import WindowKey
 from monitor.windows import Layout, WindowAggregate, Windows, window_start
 
-from core_helpers import make_batch
+from tests.core.core_helpers import make_batch
 
 KEY = WindowKey("credit", "v1", "")
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import require_binary
-from dashboards_demo_run import MODEL, prepare, produce
+from tests.conftest import require_binary
+from tests.dashboards.dashboards_demo_run import MODEL, prepare, produce
 
 from alerts.catalogue import RuleOptions
 from alerts.rules import dump_yaml, rule_groups
@@ -29,10 +29,7 @@ from dashboards.introspect import queries
 from dashboards.verify import QueryCheck, check_dashboards
 from monitor.config import load_settings
 
-try:
-    from tests.realstack import StackError, driftd_process, free_port, prometheus, wait_until
-except ModuleNotFoundError:  # tests/ itself is on sys.path (rootdir conftest, no __init__.py)
-    from realstack import StackError, driftd_process, free_port, prometheus, wait_until
+from tests.realstack import StackError, driftd_process, free_port, prometheus, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

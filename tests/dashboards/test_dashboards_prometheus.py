@@ -15,8 +15,8 @@ import time
 
 import pytest
 import yaml
-from conftest import require_binary
-from dashboards_exposition import synthetic_driftd
+from tests.conftest import require_binary
+from tests.dashboards.dashboards_exposition import synthetic_driftd
 from typer.testing import CliRunner
 
 from alerts.catalogue import RuleOptions
@@ -28,10 +28,7 @@ from dashboards.verify import check_dashboards
 from monitor.cli import app
 from monitor.config import Settings
 
-try:
-    from tests.realstack import prometheus, wait_until
-except ModuleNotFoundError:  # tests/ itself is on sys.path (rootdir conftest, no __init__.py)
-    from realstack import prometheus, wait_until
+from tests.realstack import prometheus, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import socket
 import time
 
 import pytest
-from dashboards_fake_grafana import fake_grafana
+from tests.dashboards.dashboards_fake_grafana import fake_grafana
 from typer.testing import CliRunner
 
 from dashboards.build import FOLDER_UID, build_dashboards

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from explain_models import FEATURES, RULE_1, inputs, labels, train_lightgbm, train_xgboost
+from tests.explainers.explain_models import FEATURES, RULE_1, inputs, labels, train_lightgbm, train_xgboost
 
 from explainers import ModelLoadError, file_sha256, load_model
 

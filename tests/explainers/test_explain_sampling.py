@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from explain_models import inputs, make_batch
+from tests.explainers.explain_models import inputs, make_batch
 from scipy import stats
 
 from explainers.recent import RecentRows

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from explain_models import FEATURES, RULE_1, RULE_2, categorical_frame, inputs, make_batch, train_lightgbm, train_xgboost
+from tests.explainers.explain_models import FEATURES, RULE_1, RULE_2, categorical_frame, inputs, make_batch, train_lightgbm, train_xgboost
 from prometheus_client import CollectorRegistry
 
 from explainers import global_importances, load_model

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from explain_models import FEATURES, RULE_1, categorical_frame, inputs, labels, make_batch, train_lightgbm, train_xgboost
+from tests.explainers.explain_models import FEATURES, RULE_1, categorical_frame, inputs, labels, make_batch, train_lightgbm, train_xgboost
 
 from explainers import AdditivityError, global_importances, load_model
 from explainers.encoding import FeatureEncoder

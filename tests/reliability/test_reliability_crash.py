@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
-from reliability_helpers import DriftdProcess, metrics_port, write_config
+from tests.reliability.reliability_helpers import DriftdProcess, metrics_port, write_config
 from sqlalchemy import create_engine, text
 
 from monitor.simulate import Scenario, encode, prediction_events

@@ -99,9 +99,13 @@ def test_wrong_ca_is_refused_clearly(tmp_path: Path, caplog: pytest.LogCaptureFi
             assert ready(daemon) == 503  # and honest: not ready
             assert daemon.metrics.events.labels(model="credit", version="v1")._value.get() == 0
         finally:
+            began = time.monotonic()
             daemon.stop()
+            stopped_in = time.monotonic() - began
     text = caplog.text.lower()
     assert "certificate" in text or "ssl" in text, caplog.text[-2000:]
+    # SIGTERM must not wait out kafka-python's 30 s bootstrap while the broker is unreachable.
+    assert stopped_in < 10, f"stop took {stopped_in:.1f} s (KafkaConsumer bootstrap_timeout_ms)"
 
 
 def test_sasl_options_pass_through_and_secrets_stay_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

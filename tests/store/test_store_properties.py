@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_store_api import comparable
+from tests.store.test_store_api import comparable
 
 from detectors.base import DriftResult
 from monitor.results import (
