@@ -74,6 +74,7 @@ class BaselineRegistry:
                 log.error("baseline for %s %s unusable: %s", model, version, exc)
                 continue
             if baseline.model == model and baseline.version == version:
+                self._share(baseline)
                 return baseline
         if self._load_from_store is not None:
             try:
@@ -84,6 +85,15 @@ class BaselineRegistry:
             if profile is not None:
                 return Baseline.from_dict(profile)
         return None
+
+    def _share(self, baseline: Baseline) -> None:
+        """Put a baseline read from a file into the store too, for the app and other daemons."""
+        if self._save_to_store is None:
+            return
+        try:
+            self._save_to_store(baseline)
+        except Exception as exc:  # noqa: BLE001 - the store may be down or hold another profile
+            log.warning("baseline %s %s not copied to the store: %s", baseline.model, baseline.version, exc)
 
     def learn(self, model: str, version: str, features: list[dict[str, Any]], predictions: list[Any], scores: list[float]) -> Baseline | None:
         """Buffer events of a version without a baseline; build it once enough arrived."""

@@ -246,13 +246,16 @@ class Settings(BaseSettings):
         # Imported here so that detectors stay importable without monitor.
         from detectors.registry import REGISTRY
 
-        def check(key: str, name: str | None, kind: str | None = None) -> None:
+        def check(key: str, name: str | None, kind: str | None = None, per_feature: bool = False) -> None:
             if name is None or name == "auto":
                 return
             if name not in REGISTRY:
                 raise ValueError(
                     f"{key}: unknown method {name!r}; allowed: auto, {', '.join(sorted(REGISTRY))}"
                 )
+            if per_feature and REGISTRY[name].kinds == {"multivariate"}:
+                per_feature = sorted(n for n, sp in REGISTRY.items() if sp.kinds - {"multivariate"})
+                raise ValueError(f"{key}: {name!r} is a multivariate method; per-feature methods: auto, {', '.join(per_feature)}")
             if kind and kind not in REGISTRY[name].kinds:
                 allowed = sorted(n for n, s in REGISTRY.items() if kind in s.kinds)
                 raise ValueError(
@@ -268,7 +271,7 @@ class Settings(BaseSettings):
             check(f"drift.thresholds.{method}", method)
         for model in self.models:
             for feature, fs in model.features.items():
-                check(f"models[{model.name}].features.{feature}.method", fs.method, fs.type)
+                check(f"models[{model.name}].features.{feature}.method", fs.method, fs.type, per_feature=True)
         return self
 
     def model(self, name: str) -> ModelSettings | None:

@@ -71,9 +71,23 @@ class Daemon:
             checkpoint_store=self.store,
             flush_outputs=self._flush_store if self.store is not None else None,
         )
+        self._initialise_series()
         self.http = HttpServer(settings.http.host, settings.http.port, self.registry, self.health, self.ready)
         self._mount_receiver()
         self._thread: threading.Thread | None = None
+
+    def _initialise_series(self) -> None:
+        """Labelled counters exist from the start, so dashboards and rules see 0, not "no data"."""
+        for operation in ("write_reports", "add_explanations", "save_checkpoint", "migrate", "record_incident", "checkpoint"):
+            self.metrics.store_errors.labels(operation=operation)
+        for outcome in ("joined", "early", "duplicate", "unknown"):
+            self.metrics.labels.labels(outcome=outcome)
+        for reason in ("ttl", "capacity"):
+            self.metrics.label_join_evictions.labels(reason=reason)
+        if self.explainer is not None:
+            for model in self.settings.models:
+                for reason in ("queue_full", "budget", "model_unavailable", "worker_error", "store_error"):
+                    self.metrics.explain_dropped.labels(model=model.name, reason=reason)
 
     # -- optional parts --------------------------------------------------------
     def _open_store(self) -> None:

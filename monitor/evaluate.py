@@ -25,8 +25,27 @@ from monitor.windows import Layout, WindowAggregate
 __all__ = ["evaluate_window", "method_for"]
 
 
+# Values keep the key objects alive, so their ids cannot be reused while cached.
+_METHOD_CACHE: dict[tuple[int, int, int], tuple[str, float, object]] = {}
+
+
 def method_for(profile: FeatureProfile, drift: DriftSettings, model: ModelSettings | None) -> tuple[str, float]:
-    """The method and threshold used for a feature: feature override, global setting, automatic."""
+    """The method and threshold used for a feature: feature override, global setting, automatic.
+
+    Settings and baselines do not change while the daemon runs, so the choice is
+    cached (bounded by models x features).
+    """
+    key = (id(profile), id(drift), id(model))
+    cached = _METHOD_CACHE.get(key)
+    if cached is None:
+        if len(_METHOD_CACHE) > 100_000:
+            _METHOD_CACHE.clear()
+        method, threshold = _method_for(profile, drift, model)
+        cached = _METHOD_CACHE[key] = (method, threshold, (profile, drift, model))
+    return cached[0], cached[1]
+
+
+def _method_for(profile: FeatureProfile, drift: DriftSettings, model: ModelSettings | None) -> tuple[str, float]:
     override = model.features.get(profile.name) if model is not None else None
     configured = drift.numeric_method if profile.kind == "numeric" else drift.categorical_method
     method = override.method if override is not None and override.method else configured

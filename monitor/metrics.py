@@ -198,6 +198,10 @@ class WindowCollector(Collector):
         self.max_keys = max_keys
         self._capped = capped
         self._latest: OrderedDict[WindowKey, WindowReport] = OrderedDict()
+        # Labels and explanations arrive after a window closed: their sections are
+        # exported from the newest window that has them, not only from the newest window.
+        self._labelled: dict[WindowKey, WindowReport] = {}
+        self._attributed: dict[WindowKey, WindowReport] = {}
         self._lock = threading.Lock()
 
     def publish(self, report: WindowReport) -> bool:
@@ -207,9 +211,14 @@ class WindowCollector(Collector):
                 if self._capped is not None:
                     self._capped.inc()
                 return False
-            current = self._latest.get(report.key)
-            if current is None or report.window_end >= current.window_end:
-                self._latest[report.key] = report
+            for table, has_section in (
+                (self._latest, True),
+                (self._labelled, report.n_labels > 0),
+                (self._attributed, report.attribution is not None),
+            ):
+                current = table.get(report.key)
+                if has_section and (current is None or report.window_end >= current.window_end):
+                    table[report.key] = report
             return True
 
     def latest(self, key: WindowKey) -> WindowReport | None:
@@ -220,8 +229,12 @@ class WindowCollector(Collector):
         with self._lock:
             return list(self._latest.values())
 
+    def _sections(self) -> list[tuple[WindowReport, WindowReport | None, WindowReport | None]]:
+        with self._lock:
+            return [(r, self._labelled.get(k), self._attributed.get(k)) for k, r in self._latest.items()]
+
     def collect(self) -> Iterator[GaugeMetricFamily]:  # noqa: C901 - one family after another
-        reports = self.reports()
+        sections = self._sections()
         key_labels = ["model", "version", "segment"]
         feat_labels = key_labels + ["feature", "method"]
 
@@ -264,7 +277,7 @@ class WindowCollector(Collector):
         attr_drifted = family("driftd_attribution_drifted", "1 when attribution drift was detected.", key_labels)
         attr_change = family("driftd_attribution_change_ratio", "Relative change of a feature's mean |SHAP| vs baseline.", key_labels + ["feature"])
 
-        for report in reports:
+        for report, labelled, attributed in sections:
             key = list(report.key)
             events.add_metric(key, report.n_events)
             window_end.add_metric(key, report.window_end)
@@ -281,7 +294,7 @@ class WindowCollector(Collector):
                 drifted.add_metric(labels, float(result.drifted))
             for results, fam_score, fam_flag in (
                 (report.prediction, pred_score, pred_drifted),
-                (report.label, label_score, label_drifted),
+                (labelled.label if labelled else [], label_score, label_drifted),
                 (report.multivariate, multi_score, multi_drifted),
             ):
                 for result in results:
@@ -294,8 +307,8 @@ class WindowCollector(Collector):
                 missing_base.add_metric(key + [feature], value)
             for feature, value in report.unseen_ratio.items():
                 unseen.add_metric(key + [feature], value)
-            coverage.add_metric(key, report.label_coverage)
-            for metric, value in report.performance.items():
+            coverage.add_metric(key, (labelled or report).label_coverage)
+            for metric, value in (labelled.performance if labelled else {}).items():
                 if _finite(value.value):
                     perf.add_metric(key + [metric], value.value)
                 if _finite(value.lower):
@@ -308,16 +321,16 @@ class WindowCollector(Collector):
             for metric, value in report.estimated_performance.items():
                 if _finite(value.value):
                     estimated.add_metric(key + [metric], value.value)
-            for statistic, value in report.calibration.items():
+            for statistic, value in (labelled.calibration if labelled else {}).items():
                 if statistic in calib and _finite(value):
                     calib[statistic].add_metric(key, value)
             for statistic, value in report.baseline_calibration.items():
                 if statistic in calib_base and _finite(value):
                     calib_base[statistic].add_metric(key, value)
-            if report.attribution is not None:
-                ndcg.add_metric(key, report.attribution.ndcg)
-                attr_drifted.add_metric(key, float(report.attribution.drifted))
-                for feature, value in report.attribution.relative_change.items():
+            if attributed is not None and attributed.attribution is not None:
+                ndcg.add_metric(key, attributed.attribution.ndcg)
+                attr_drifted.add_metric(key, float(attributed.attribution.drifted))
+                for feature, value in attributed.attribution.relative_change.items():
                     if _finite(value):
                         attr_change.add_metric(key + [feature], value)
 
@@ -356,7 +369,7 @@ def describe() -> str:
         performance={"accuracy": MetricValue(1.0, 0.5, 1.0)}, baseline_performance={"accuracy": 1.0},
         estimated_performance={"accuracy": MetricValue(1.0)},
         calibration=dict.fromkeys(CALIBRATION_STATISTICS, 0.0), baseline_calibration=dict.fromkeys(CALIBRATION_STATISTICS, 0.0),
-        attribution=AttributionSummary(1.0, False, 0.9, 1, {"f": 1.0}, {"f": 0.0}),
+        attribution=AttributionSummary(1.0, False, 0.9, 1, {"f": 1.0}, {"f": 0.0}), n_labels=1,
     ))
     declared = {
         metric._name: list(metric._labelnames)  # noqa: SLF001 - prometheus_client keeps no public accessor

@@ -82,3 +82,11 @@ def test_secrets_are_not_printed(tmp_path: Path) -> None:
     settings = load_settings(path)
     assert "hunter2" not in repr(settings)
     assert settings.kafka.client_options()["sasl_plain_password"] == "hunter2"
+
+
+def test_multivariate_method_is_not_a_feature_method(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, "models:\n  - name: m\n    features:\n      age: {method: domain_classifier}\n"))
+    assert "models[m].features.age.method" in str(err.value) and "multivariate" in str(err.value)
+    settings = load_settings(write(tmp_path, "drift:\n  multivariate_method: domain_classifier\n  thresholds: {domain_classifier: 0.7}\n"))
+    assert settings.drift.thresholds["domain_classifier"] == 0.7
