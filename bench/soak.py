@@ -22,12 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.baseline import build_baseline  # noqa: E402
-from monitor.baselines import BaselineRegistry  # noqa: E402
-from monitor.batch import PredictionBatch  # noqa: E402
-from monitor.config import load_settings  # noqa: E402
-from monitor.metrics import create_metrics  # noqa: E402
-from monitor.pipeline import Pipeline  # noqa: E402
+from monitor.baseline import build_baseline
+from monitor.baselines import BaselineRegistry
+from monitor.batch import PredictionBatch
+from monitor.config import load_settings
+from monitor.metrics import create_metrics
+from monitor.pipeline import Pipeline
 
 N_NUMERIC = 20
 T0 = 1_767_225_600.0

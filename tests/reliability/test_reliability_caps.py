@@ -7,8 +7,6 @@ flood goes on.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 import pytest
 from prometheus_client import generate_latest
