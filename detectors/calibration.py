@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 __all__ = [
     "COARSE_BINS",
@@ -162,7 +163,7 @@ def _logistic_fit(x: np.ndarray, successes: np.ndarray, trials: np.ndarray) -> t
     design = np.column_stack([np.ones_like(x), x])
     beta = np.zeros(2)
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(design @ beta)))
+        p = special.expit(design @ beta)
         gradient = design.T @ (successes - trials * p)
         hessian = (design * (trials * p * (1 - p))[:, None]).T @ design
         try:

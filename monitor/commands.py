@@ -46,13 +46,14 @@ def demo(
     rate: Annotated[float, typer.Option(help="Simulated predictions per second of event time, per model.")] = 20.0,
     speed: Annotated[float, typer.Option(help="Event-time seconds simulated per wall second.")] = 60.0,
     explain: Annotated[bool, typer.Option(help="Train a model and explain sampled predictions with SHAP.")] = True,
+    artifacts: Annotated[bool, typer.Option(help="Generate alert rules and Grafana dashboards for the demo configuration.")] = True,
     log_level: Annotated[str, typer.Option()] = "warning",
 ) -> None:
     """Everything on one machine: broker, simulated service with drift, daemon, store."""
     setup_logging(log_level)
     from monitor.demo import run_demo
 
-    raise typer.Exit(run_demo(duration=duration, workdir=workdir, store_url=store_url, port=port, rate=rate, speed=speed, explain=explain))
+    raise typer.Exit(run_demo(duration=duration, workdir=workdir, store_url=store_url, port=port, rate=rate, speed=speed, explain=explain, artifacts=artifacts))
 
 
 from monitor.compare import compare  # noqa: E402 - the offline comparison lives in its own module

@@ -87,8 +87,10 @@ class _Service(threading.Thread):
             for value in encode(due):
                 self.producer.send(self.labels_topic, value, key=b"labels")
             tick += 1
-        self.producer.flush(timeout=10)
-        self.producer.close(timeout=5)
+        try:
+            self.producer.flush(timeout=10)
+        finally:
+            self.producer.close(timeout=5)
 
 
 def _write_config(workdir: Path, bootstrap: str, store_url: str, port: int, models: list[dict], explain: bool) -> Path:
@@ -128,11 +130,11 @@ def _generate_artifacts(config: Path, workdir: Path) -> None:
         ("dashboards", [*driftd, "dashboards", "generate", "--config", str(config), "--out", str(workdir / "dashboards")]),
     ):
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
-        status = "written to " + str(workdir / command[4].replace("generate", "")) if result.returncode == 0 else f"failed: {result.stderr.strip()[-300:]}"
+        status = f"written to {command[-1]}" if result.returncode == 0 else f"failed: {result.stderr.strip()[-300:]}"
         print(f"  {what}: {status}")
 
 
-def run_demo(duration: float, workdir: Path, store_url: str | None, port: int, rate: float, speed: float, explain: bool) -> int:
+def run_demo(duration: float, workdir: Path, store_url: str | None, port: int, rate: float, speed: float, explain: bool, artifacts: bool = True) -> int:
     """Run the demo for ``duration`` wall seconds; returns the exit code."""
     from monitor.daemon import Daemon
 
@@ -174,7 +176,8 @@ def run_demo(duration: float, workdir: Path, store_url: str | None, port: int, r
     try:
         config_path = _write_config(workdir, broker.bootstrap_servers, store_url, port, model_config, bool(model_files))
         settings = load_settings(config_path)
-        _generate_artifacts(config_path, workdir)
+        if artifacts:
+            _generate_artifacts(config_path, workdir)
         daemon = Daemon(settings).start()
         print(f"  broker   {broker.bootstrap_servers} (embedded Tansu)")
         print(f"  metrics  http://127.0.0.1:{daemon.http.port}/metrics   health /healthz /readyz")
