@@ -47,7 +47,11 @@ class BaselineRegistry:
         self.errors: dict[tuple[str, str], str] = {}
 
     def path_for(self, model: str, version: str) -> Path:
-        return Path(self.settings.baseline_dir) / model / f"{version}.json"
+        root = Path(self.settings.baseline_dir).resolve()
+        path = (root / model / f"{version}.json").resolve()
+        if root not in path.parents:
+            raise BaselineError(f"model {model!r} version {version!r} would leave the baseline directory")
+        return path
 
     def add(self, baseline: Baseline) -> None:
         self._cache[(baseline.model, baseline.version)] = baseline
@@ -63,7 +67,11 @@ class BaselineRegistry:
         config = self.settings.model(model)
         if config is not None and config.baseline is not None:
             candidates.append(config.baseline)
-        candidates.append(self.path_for(model, version))
+        try:
+            candidates.append(self.path_for(model, version))
+        except BaselineError as exc:
+            self.errors[(model, version)] = str(exc)
+            return None
         for path in candidates:
             if not path.exists():
                 continue

@@ -155,6 +155,8 @@ class LimitSettings(_Section):
 
     max_models: int = Field(50, ge=1)
     max_segments_per_model: int = Field(20, ge=1)
+    # Versions of one model seen at once (each has windows, a baseline and series).
+    max_versions_per_model: int = Field(10, ge=1)
     max_features_per_model: int = Field(500, ge=1)
     max_categories_per_feature: int = Field(50, ge=2)
     max_message_bytes: int = Field(1_048_576, ge=256)

@@ -126,6 +126,9 @@ class Consumer:
             max_poll_interval_ms=self.kafka.max_poll_interval_ms,
             session_timeout_ms=self.kafka.session_timeout_ms,
             heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
+            # Bounded, so that start-up and shutdown do not hang for kafka-python's 30 s default
+            # when the broker is unreachable or its certificate is refused.
+            bootstrap_timeout_ms=min(self.kafka.request_timeout_ms, 5000),
             fetch_max_bytes=max(52_428_800, self.settings.limits.max_message_bytes * 2),
             max_partition_fetch_bytes=max(1_048_576, self.settings.limits.max_message_bytes + 1024),
             **options,
@@ -134,7 +137,7 @@ class Consumer:
         if self.settings.labels.enabled:
             topics.append(self.kafka.labels_topic)
         self._consumer.subscribe(topics, listener=self.rebalance)
-        self._producer = KafkaProducer(linger_ms=20, acks="all", retries=5, **options)
+        self._producer = KafkaProducer(linger_ms=20, acks="all", retries=5, max_block_ms=min(self.kafka.request_timeout_ms, 5000), **options)
         self.connected = True
 
     def _disconnect(self) -> None:

@@ -100,6 +100,7 @@ def decode_predictions(
                 or type(features) is not dict or type(prediction) not in (int, float, str, bool)
                 or (scores is not None and type(scores) is not dict)
                 or not model or not version or not pid or len(pid) > 128 or len(version) > 64
+                or (version not in _CHECKED_VERSIONS and not _remember_version(version))
             ):
                 events.check_prediction(obj)
                 raise Invalid(events.SCHEMA, "malformed event")  # pragma: no cover - check raises first
@@ -137,6 +138,18 @@ def decode_predictions(
         except orjson.JSONDecodeError as exc:
             rejected.append(Rejected(index, events.NOT_JSON, str(exc)[:200]))
     return DecodedPredictions(groups, rejected)
+
+
+_CHECKED_VERSIONS: set[str] = set()
+
+
+def _remember_version(version: str) -> bool:
+    """Whether ``version`` is a safe name (it becomes a file name); valid ones are remembered (bounded)."""
+    if not events.NAME.match(version):
+        return False
+    if len(_CHECKED_VERSIONS) < 100_000:
+        _CHECKED_VERSIONS.add(version)
+    return True
 
 
 @dataclass(slots=True)

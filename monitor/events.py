@@ -47,7 +47,7 @@ INVALID_REASONS: Final = (
     CAPACITY,
 )
 
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
+_NAME = NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 _VARIANTS = frozenset({"champion", "challenger", "shadow"})
 _MAX_EPOCH = 32503680000.0  # year 3000
 _SCALARS = (int, float, str, bool)
@@ -122,7 +122,9 @@ def check_prediction(obj: dict[str, Any]) -> None:
     model = _check_name(obj, "model")
     if not _NAME.match(model):
         raise Invalid(SCHEMA, "'model' may hold only letters, digits, '_', '.', '-'")
-    _check_name(obj, "model_version", 64)
+    version = _check_name(obj, "model_version", 64)
+    if not _NAME.match(version):
+        raise Invalid(SCHEMA, "'model_version' may hold only letters, digits, '_', '.', '-'")
     _check_name(obj, "prediction_id")
     if "timestamp" not in obj:
         raise Invalid(SCHEMA, "'timestamp' is required")

@@ -51,6 +51,8 @@ class HttpServer:
 
         class _RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # A client that announces a body and never sends it must not hold a thread forever.
+            timeout = 30
             server_version = "driftd"
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name

@@ -82,12 +82,13 @@ class Pipeline:
         self._layouts: dict[tuple[str, str], Layout] = {}
         self._segments: dict[tuple[str, str], set[str]] = {}
         self._seen_models: set[str] = set()
+        self._versions: dict[str, set[str]] = {}
         self._configured = {m.name for m in settings.models}
         self.recent: OrderedDict[tuple[WindowKey, float], WindowReport] = OrderedDict()
         self._sequence = 0
         for reason in events.INVALID_REASONS:
             metrics.invalid_events.labels(reason=reason)
-        for cap in ("models", "segments", "series"):
+        for cap in ("models", "versions", "segments", "series"):
             metrics.capacity_dropped.labels(cap=cap)
 
     # -- ingest --------------------------------------------------------------
@@ -100,6 +101,15 @@ class Pipeline:
             self.metrics.capacity_dropped.labels(cap="models").inc()
             return False
         self._seen_models.add(name)
+        return True
+
+    def _version_allowed(self, model: str, version: str) -> bool:
+        versions = self._versions.setdefault(model, set())
+        if version in versions:
+            return True
+        if len(versions) >= self.settings.limits.max_versions_per_model:
+            return False
+        versions.add(version)
         return True
 
     def layout(self, model: str, version: str) -> Layout | None:
@@ -126,6 +136,13 @@ class Pipeline:
         for rejected in decoded.rejected:
             self.metrics.invalid_events.labels(reason=rejected.reason).inc()
         for (model, version), group in decoded.groups.items():
+            if not self._version_allowed(model, version):
+                self.metrics.capacity_dropped.labels(cap="versions").inc(len(group.ids))
+                for index in group.indices:
+                    rejected = Rejected(index, events.CAPACITY, f"model {model!r} has more than {self.settings.limits.max_versions_per_model} versions")
+                    decoded.rejected.append(rejected)
+                    self.metrics.invalid_events.labels(reason=events.CAPACITY).inc()
+                continue
             layout = self.layout(model, version)
             if layout is None:
                 self._learn(model, version, group)
