@@ -111,11 +111,21 @@ def decode_predictions(
             else:
                 event_time = events.parse_timestamp(timestamp)
             if segment is not None:
-                if type(segment) is not dict or len(segment) > 8 or any(
-                    type(v) is not str or len(v) > 64 for v in segment.values()
-                ):
-                    events.check_prediction(obj)
-                segment = segment_key(segment)
+                known = None
+                if type(segment) is dict:
+                    try:
+                        known = _SEGMENTS.get(tuple(segment.items()))
+                    except TypeError:  # unhashable values: invalid, named below
+                        known = None
+                if known is None:
+                    if type(segment) is not dict or len(segment) > 8 or any(
+                        type(v) is not str or len(v) > 64 for v in segment.values()
+                    ):
+                        events.check_prediction(obj)
+                    known = segment_key(segment)
+                    if len(_SEGMENTS) < 10_000:  # valid segments are low-cardinality by contract
+                        _SEGMENTS[tuple(segment.items())] = known
+                segment = known
             else:
                 segment = ""
             key = (model, version)
@@ -141,6 +151,7 @@ def decode_predictions(
 
 
 _CHECKED_VERSIONS: set[str] = set()
+_SEGMENTS: dict[tuple[tuple[str, str], ...], str] = {}
 
 
 def _remember_version(version: str) -> bool:
@@ -174,6 +185,9 @@ def _numeric_matrix(rows: list[list[Any]], width: int) -> tuple[np.ndarray, int]
         matrix = np.empty((len(rows), width))
         for i, row in enumerate(rows):
             for j, value in enumerate(row):
+                if value is None:  # null: missing, not a type error
+                    matrix[i, j] = _NAN
+                    continue
                 if type(value) in (int, float, bool):
                     try:
                         matrix[i, j] = value
@@ -197,7 +211,8 @@ def columnarise(model: str, version: str, group: _Group, columns: Columns) -> tu
     """
     nan = _NAN
     numeric_names = columns.numeric_names
-    numeric_rows = [[nan if (v := f.get(name)) is None else v for name in numeric_names] for f in group.features]
+    # Absent features default to NaN here; explicit nulls take the slower path below.
+    numeric_rows = [[f.get(name, nan) for name in numeric_names] for f in group.features]
     numeric, errors = _numeric_matrix(numeric_rows, len(numeric_names))
     categorical_names = columns.categorical_names
     categorical = np.empty((len(group.features), len(categorical_names)), dtype=object)
