@@ -32,6 +32,7 @@ __all__ = [
     "BaselineError",
     "FeatureProfile",
     "build_baseline",
+    "category_strings",
     "load_baseline",
     "profile_column",
     "read_table",
@@ -255,7 +256,7 @@ def _is_categorical(series: pd.Series) -> bool:
     return series.nunique(dropna=True) <= _DISCRETE_LIMIT and pd.api.types.is_integer_dtype(series)
 
 
-def _category_strings(series: pd.Series) -> pd.Series:
+def category_strings(series: pd.Series) -> pd.Series:
     """Categories as strings, the way events carry them (booleans as 'true'/'false')."""
     if pd.api.types.is_bool_dtype(series):
         return series.map({True: "true", False: "false"})
@@ -293,7 +294,7 @@ def profile_column(
             mean=float(values.mean()), std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
             minimum=float(values.min()), maximum=float(values.max()),
         )
-    strings = _category_strings(series).dropna()
+    strings = category_strings(series).dropna()
     frequencies = strings.value_counts()
     categories = [str(c) for c in frequencies.index[:top_k]]
     known = [str(c) for c in frequencies.index[:max_known]]

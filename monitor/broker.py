@@ -7,7 +7,6 @@ loses its topics; restart tests create them again.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -128,10 +127,3 @@ class EmbeddedBroker:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
-
-def broker_available() -> bool:
-    """Whether the embedded broker binary can be found."""
-    try:
-        return bool(shutil.which(_broker_binary()) or Path(_broker_binary()).exists())
-    except BrokerError:
-        return False

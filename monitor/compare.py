@@ -36,7 +36,7 @@ from detectors.registry import REGISTRY, choose_method
 from monitor.baseline import (
     BaselineError,
     FeatureProfile,
-    _category_strings,
+    category_strings,
     build_baseline,
     profile_column,
     read_table,
@@ -105,7 +105,7 @@ def _current_counts(profile: FeatureProfile, column: pd.Series) -> tuple[np.ndar
         values = values[np.isfinite(values)]
         bins = np.searchsorted(profile.edges, values, side="right")
         return np.bincount(bins, minlength=profile.n_bins).astype(np.float64), values
-    strings = _category_strings(column).dropna()
+    strings = category_strings(column).dropna()
     codes = profile.category_codes()
     unseen = profile.unseen_bin
     bins = np.fromiter((codes.get(str(v), unseen) for v in strings), dtype=np.int64, count=len(strings))

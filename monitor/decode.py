@@ -22,7 +22,7 @@ import orjson
 
 from monitor import events
 from monitor.batch import LabelBatch, PredictionBatch
-from monitor.events import Invalid
+from monitor.events import Invalid, category_text
 
 __all__ = ["Columns", "DecodedPredictions", "Rejected", "decode_labels", "decode_predictions", "columnarise"]
 
@@ -226,7 +226,7 @@ def columnarise(model: str, version: str, group: _Group, columns: Columns) -> tu
     positive = columns.positive_class
     if any(s is not None for s in group.scores):
         if columns.score_of_prediction:
-            scores = np.array([nan if s is None else s.get(_class_label(p), nan) for s, p in zip(group.scores, group.predictions)], dtype=np.float64)
+            scores = np.array([nan if s is None else s.get(category_text(p), nan) for s, p in zip(group.scores, group.predictions)], dtype=np.float64)
         else:
             scores = np.array([nan if s is None else s.get(positive, nan) for s in group.scores], dtype=np.float64)
         # Out-of-range probabilities are contract violations caught by the validator; clip defensively.
@@ -238,7 +238,7 @@ def columnarise(model: str, version: str, group: _Group, columns: Columns) -> tu
         predictions = predictions[:, 0]
         errors += bad
     else:
-        predictions = np.array([_class_label(p) for p in group.predictions], dtype=object)
+        predictions = np.array([category_text(p) for p in group.predictions], dtype=object)
     batch = PredictionBatch(
         model=model,
         version=version,
@@ -255,15 +255,6 @@ def columnarise(model: str, version: str, group: _Group, columns: Columns) -> tu
     )
     return batch, errors
 
-
-def _class_label(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is float and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def decode_labels(values: Sequence[bytes | None], max_bytes: int) -> tuple[LabelBatch, list[Rejected]]:

@@ -22,6 +22,7 @@ __all__ = [
     "INVALID_REASONS",
     "Invalid",
     "check_label",
+    "category_text",
     "check_prediction",
     "decode",
     "parse_timestamp",
@@ -179,6 +180,21 @@ def check_label(obj: dict[str, Any]) -> None:
     parse_timestamp(obj["timestamp"])
     if "model" in obj:
         _check_name(obj, "model")
+
+
+def category_text(value: Any) -> str:
+    """How a value reads as a category or class label: booleans ``true``/``false``, whole floats as integers.
+
+    >>> category_text(True), category_text(1.0), category_text("a")
+    ('true', '1', 'a')
+    """
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is float and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def segment_key(segment: dict[str, str] | None) -> str:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from monitor.baseline import Baseline, FeatureProfile
 from monitor.batch import PredictionBatch
+from monitor.events import category_text
 from monitor.results import WindowKey
 
 __all__ = ["Layout", "WindowAggregate", "Windows", "window_start", "sample_keys"]
@@ -52,16 +53,6 @@ def sample_keys(positions: np.ndarray) -> np.ndarray:
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
-
-
-def _true_false(value: object) -> object:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -90,7 +81,7 @@ class _Categorical:
         if unseen.any():
             # Events carry booleans and integers where the baseline saw strings.
             idx = np.flatnonzero(unseen)
-            codes[idx] = self.known.get_indexer(np.array([_true_false(v) for v in values[idx]], dtype=object))
+            codes[idx] = self.known.get_indexer(np.array([category_text(v) for v in values[idx]], dtype=object))
         bins = np.where(codes >= 0, self.bin_of_known[np.maximum(codes, 0)] if len(self.known) else 0, len(self.profile.categories) + 1)
         return np.where(missing, -1, bins)
 

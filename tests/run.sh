@@ -41,4 +41,8 @@ echo "==> installing driftd with test extras"
 export NML_DISABLE_USAGE_LOGGING=1
 export PYTHONDONTWRITEBYTECODE=1
 echo "==> running the test suite"
+if [ $# -eq 0 ]; then
+  # Defaults for the whole suite: quiet, the slowest tests listed, no cache left behind.
+  set -- -q -p no:cacheprovider --durations=25
+fi
 exec .venv/bin/python -m pytest "$@"
