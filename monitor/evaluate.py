@@ -59,14 +59,28 @@ def _method_for(profile: FeatureProfile, drift: DriftSettings, model: ModelSetti
     return method, float(threshold)
 
 
-def _score(name: str, method: str, threshold: float, data: FeatureData) -> DriftResult:
-    spec = REGISTRY[method]
-    if spec.needs == "sample" and (data.cur_sample is None or len(data.cur_sample) == 0):
-        return DriftResult(method, name, float("nan"), None, threshold, False)
-    if float(np.sum(data.cur_counts)) == 0 and spec.needs == "counts":
-        return DriftResult(method, name, float("nan"), None, threshold, False)
-    score = spec.score(data)
-    return DriftResult(method, name, score.score, score.p_value, threshold, False)
+def _unscorable(spec, data: FeatureData) -> bool:
+    """Whether a feature has nothing to score in this window (its result is NaN, never flagged)."""
+    if spec.needs == "sample":
+        return data.cur_sample is None or len(data.cur_sample) == 0
+    return float(np.sum(data.cur_counts)) == 0
+
+
+def _score_all(items: list[tuple[str, str, float, FeatureData]]) -> list[DriftResult]:
+    """Score every feature, one vectorised ``score_all`` call per method, in input order."""
+    results: list[DriftResult | None] = [None] * len(items)
+    by_method: dict[str, list[int]] = {}
+    for i, (name, method, threshold, data) in enumerate(items):
+        if _unscorable(REGISTRY[method], data):
+            results[i] = DriftResult(method, name, float("nan"), None, threshold, False)
+        else:
+            by_method.setdefault(method, []).append(i)
+    for method, members in by_method.items():
+        scores = REGISTRY[method].score_all([items[i][3] for i in members])
+        for i, score in zip(members, scores):
+            name, _, threshold, _ = items[i]
+            results[i] = DriftResult(method, name, score.score, score.p_value, threshold, False)
+    return results  # type: ignore[return-value]
 
 
 def _finite_column(sample: np.ndarray, column: int) -> np.ndarray:
@@ -89,7 +103,7 @@ def evaluate_window(
     report = WindowReport(key=key, window_start=start, window_end=start + size, n_events=aggregate.n, closed_at=time.time())
     if aggregate.n == 0:
         return report
-    raw: list[DriftResult] = []
+    raw: list[tuple[str, str, float, FeatureData]] = []
     n_numeric = len(layout.numeric_names)
     for j, name in enumerate(layout.numeric_names):
         profile = baseline.features[name]
@@ -105,7 +119,7 @@ def evaluate_window(
         data = FeatureData(
             "numeric", profile.counts, counts, profile.sample, _finite_column(aggregate.sample, j), profile.std,
         )
-        raw.append(_score(name, method, threshold, data))
+        raw.append((name, method, threshold, data))
     for j, name in enumerate(layout.categorical_names):
         profile = baseline.features[name]
         lo, hi = layout.categorical_offsets[j], layout.categorical_offsets[j + 1]
@@ -120,8 +134,8 @@ def evaluate_window(
             continue
         method, threshold = method_for(profile, drift, model)
         data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin)
-        raw.append(_score(name, method, threshold, data))
-    report.features = decide(raw, correction=drift.correction, alpha=drift.alpha)
+        raw.append((name, method, threshold, data))
+    report.features = decide(_score_all(raw), correction=drift.correction, alpha=drift.alpha)
     report.drift_share = drift_share(report.features)
     report.drift_score = weighted_drift_score(report.features, baseline.importances)
     report.model_drifted = bool(report.features) and report.drift_share >= drift.drift_share_threshold
@@ -142,7 +156,7 @@ def _output_drift(
 ) -> list[DriftResult]:
     """Prediction drift (class or value distribution) and score drift (positive-class probability)."""
     baseline = layout.baseline
-    results = []
+    results: list[tuple[str, str, float, FeatureData]] = []
     prediction = baseline.prediction
     if prediction is not None and aggregate.prediction_counts.sum() > 0:
         method, threshold = method_for(prediction, drift, model)
@@ -151,11 +165,11 @@ def _output_drift(
                                _finite_column(aggregate.sample, n_numeric), prediction.std)
         else:
             data = FeatureData("categorical", prediction.counts, aggregate.prediction_counts, unseen_bin=prediction.unseen_bin)
-        results.append(_score(PREDICTION, method, threshold, data))
+        results.append((PREDICTION, method, threshold, data))
     score = baseline.score
     if score is not None and aggregate.score_counts.sum() > 0:
         method, threshold = method_for(score, drift, model)
         data = FeatureData("numeric", score.counts, aggregate.score_counts, score.sample,
                            _finite_column(aggregate.sample, n_numeric + 1), score.std)
-        results.append(_score(PREDICTION_SCORE, method, threshold, data))
-    return results
+        results.append((PREDICTION_SCORE, method, threshold, data))
+    return _score_all(results)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.baseline import build_baseline
+from monitor.batch import PredictionBatch
 from monitor.config import DriftSettings
 from monitor.evaluate import evaluate_window
+from monitor.events import category_text
 from monitor.results import WindowKey
 from monitor.windows import Layout, WindowAggregate, Windows, window_start
 
@@ -155,3 +160,49 @@ def test_a_partition_far_behind_stops_holding_the_watermark(layout: Layout) -> N
     windows.add(layout, make_batch(layout, 200, 2, start=0, span=100, first_offset=1 << 40))
     windows.add(layout, make_batch(layout, 200, 1, start=0, span=2000))
     assert windows.watermark("credit", "v1") > 1000  # idle partition 1 left out after max_skew
+
+
+def _reference_bins(layout: Layout, numeric: np.ndarray, categorical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bins the slow, obvious way: a binary search per value, a dict lookup per category."""
+    num = np.full(numeric.shape, -1, dtype=np.int64)
+    for j, edges in enumerate(layout.numeric_edges):
+        for i, value in enumerate(numeric[:, j]):
+            if not math.isnan(value):
+                num[i, j] = np.searchsorted(edges, value, side="right") + layout.numeric_offsets[j]
+    cat = np.full(categorical.shape, -1, dtype=np.int64)
+    for j, name in enumerate(layout.categorical_names):
+        profile = layout.baseline.features[name]
+        codes = profile.category_codes()
+        for i, value in enumerate(categorical[:, j]):
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            text = value if isinstance(value, str) else category_text(value)
+            cat[i, j] = codes.get(text, profile.unseen_bin) + layout.categorical_offsets[j]
+    return num, cat
+
+
+@pytest.mark.parametrize("n_bins", [10, 60])  # 60 bins: more edges than are binned by comparison
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 400))
+def test_binning_equals_a_search_per_value(n_bins: int, seed: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    reference = pd.DataFrame({
+        "smooth": rng.normal(size=3000),
+        "discrete": rng.integers(0, 4, size=3000).astype(float),  # repeated edges
+        "flags": rng.choice(np.array(["1", "true", "false", "a", "b"], dtype=object), size=3000),
+    })
+    layout = Layout(build_baseline(reference, "m", "v1", n_bins=n_bins, reference_rows=0), sample_size=50)
+    edges = np.concatenate(layout.numeric_edges)
+    pool = np.concatenate([edges, rng.normal(size=50), [np.nan, np.inf, -np.inf, 0.0, 3.0]])
+    numeric = rng.choice(pool, size=(n, len(layout.numeric_names)))
+    values = np.array(["1", "true", "a", "b", "zzz", None, np.nan, True, False, 1, 1.0, 2.5, 7], dtype=object)
+    categorical = values[rng.integers(0, len(values), size=(n, len(layout.categorical_names)))]
+    batch = PredictionBatch(
+        model="m", version="v1", prediction_ids=[str(i) for i in range(n)], event_times=np.zeros(n), segments=[""] * n,
+        numeric_names=layout.numeric_names, numeric=numeric, categorical_names=layout.categorical_names,
+        categorical=categorical, predictions=np.full(n, np.nan), offsets=np.arange(n, dtype=np.int64),
+    )
+    binned = layout.bin_batch(batch)
+    expected_numeric, expected_categorical = _reference_bins(layout, numeric, categorical)
+    np.testing.assert_array_equal(binned.numeric_bins, expected_numeric)
+    np.testing.assert_array_equal(binned.categorical_bins, expected_categorical)
