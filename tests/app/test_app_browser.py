@@ -49,8 +49,9 @@ START_TIMEOUT_S = 90
 ELEMENT_TIMEOUT_MS = 45_000
 
 
-def _drifted_window(url: str) -> tuple[str, str, datetime]:
-    """(segment, feature, window end) of the newest window where credit's num_0 drifted."""
+def _drifted_window(url: str) -> tuple[str, str, datetime, str, float]:
+    """(segment, feature, window end, method, score / threshold) of the newest window
+    where credit's num_0 drifted."""
     from sqlalchemy import select
 
     from monitor.store import open_store
@@ -59,7 +60,8 @@ def _drifted_window(url: str) -> tuple[str, str, datetime]:
     store = open_store(url, create=False)
     with store.session() as session:
         row = session.execute(
-            select(WindowResultRow.segment, FeatureResultRow.feature, WindowResultRow.window_end)
+            select(WindowResultRow.segment, FeatureResultRow.feature, WindowResultRow.window_end,
+                   FeatureResultRow.method, FeatureResultRow.score, FeatureResultRow.threshold)
             .join(WindowResultRow, FeatureResultRow.window_id == WindowResultRow.id)
             .where(FeatureResultRow.model == "credit", FeatureResultRow.feature == "num_0",
                    FeatureResultRow.drifted.is_(True))
@@ -68,10 +70,10 @@ def _drifted_window(url: str) -> tuple[str, str, datetime]:
         ).first()
     store.engine.dispose()
     assert row is not None, "the demo flagged no drift in credit num_0"
-    return row.segment, row.feature, row.window_end
+    return row.segment, row.feature, row.window_end, row.method, row.score / row.threshold
 
 
-def _alert(base: str, labels: dict[str, str], window_end: datetime) -> dict[str, str]:
+def _alert(base: str, labels: dict[str, str], window_end: datetime, ratio: float) -> dict[str, str]:
     """Annotations of the DriftdFeatureDrift alert as Prometheus expands them."""
     from alerts.catalogue import RuleOptions, build_alerts
     from alerts.rules import alert_annotations
@@ -80,7 +82,7 @@ def _alert(base: str, labels: dict[str, str], window_end: datetime) -> dict[str,
 
     settings = load_settings(app={"url": base})
     spec = next(a for a in build_alerts(settings, RuleOptions()) if a.name == "DriftdFeatureDrift")
-    return alert_annotations(spec, Expected(labels=labels, window_end=window_end.timestamp()),
+    return alert_annotations(spec, Expected(labels=labels, value=ratio, window_end=window_end.timestamp()),
                              settings)
 
 
@@ -137,11 +139,12 @@ def demo_app(tmp_path: Path) -> Iterator[dict]:
     )
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
     url = f"sqlite:///{workdir / 'driftd.db'}"
-    segment, feature, window_end = _drifted_window(url)
+    segment, feature, window_end, method, ratio = _drifted_window(url)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    labels = {"model": "credit", "version": "v1", "segment": segment, "feature": feature}
-    annotations = _alert(base, labels, window_end)
+    labels = {"model": "credit", "version": "v1", "segment": segment, "feature": feature, "method": method}
+    annotations = _alert(base, labels, window_end, ratio)
+    assert "nan" not in annotations["description"], annotations["description"]
     incident_id = _record_incident(url, labels, annotations, window_end)
     process = subprocess.Popen(
         [str(DRIFTD), "app", "--config", str(workdir / "driftd.yaml"), "--port", str(port)],
