@@ -451,6 +451,11 @@ class GroundTruth:
                 errors = np.fromiter((t != p for t, p in zip(texts, predicted_text)), np.float64, len(texts))
         valid = ~invalid
         self._feed_detectors(pair, task, errors[valid & np.isfinite(errors)])
+        label_edges = None
+        if task == "regression":
+            label = getattr(self.baselines(*pair), "label", None)
+            if label is not None and label.kind == "numeric":
+                label_edges = label.edges
 
         local_keys, local_windows = key_ids[rows], windows[rows]
         groups, group_of = np.unique(np.column_stack([local_keys, local_windows])[valid], axis=0, return_inverse=True)
@@ -467,6 +472,8 @@ class GroundTruth:
             if task == "regression":
                 window.regression = window.regression or RegressionSums()
                 window.regression.add(values[members], predictions[members])
+                if label_edges is not None:
+                    window.count_numeric_labels(values[members], label_edges)
                 continue
             member_texts = [texts[i] for i in members.tolist()]
             window.count_labels(member_texts)

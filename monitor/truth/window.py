@@ -28,6 +28,9 @@ _OTHER = "__other__"
 _MAX_LABEL_VALUES = 50  # distinct label values counted per window
 _MIN_LABELS_FOR_DRIFT = 30
 _LABEL_DRIFT_METHODS = ("chisquare", "psi")
+# Numeric (regression) labels are counted on the baseline label's bin edges: the
+# count-based methods that take numeric features.
+_NUMERIC_LABEL_DRIFT_METHODS = ("psi", "jensenshannon")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class WindowTruth:
     __slots__ = (
         "binary",
         "dirty",
+        "label_bins",
         "label_counts",
         "multiclass",
         "n_labels",
@@ -68,6 +72,8 @@ class WindowTruth:
         self.scores: ScoreHistogram | None = None  # joined scores with outcomes (calibration, AUC)
         self.predictions: PredictionHistogram | None = None  # all scored predictions (CBPE)
         self.label_counts: dict[str, int] = {}
+        # Regression labels per bin of the baseline label's edges (bounded by the bins).
+        self.label_bins: np.ndarray | None = None
         self.dirty = False
 
     def count_labels(self, labels: list[str]) -> None:
@@ -78,6 +84,12 @@ class WindowTruth:
                 value = _OTHER
             self.label_counts[value] = self.label_counts.get(value, 0) + count
 
+    def count_numeric_labels(self, values: np.ndarray, edges: np.ndarray) -> None:
+        """Count finite numeric labels on the baseline label's bin edges."""
+        values = values[np.isfinite(values)]
+        bins = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+        self.label_bins = bins if self.label_bins is None else self.label_bins + bins
+
     def to_state(self) -> dict[str, Any]:
         def opt(part: Any) -> Any:
             return None if part is None else part.to_state()
@@ -87,6 +99,7 @@ class WindowTruth:
             "binary": opt(self.binary), "multiclass": opt(self.multiclass),
             "regression": opt(self.regression), "scores": opt(self.scores),
             "predictions": opt(self.predictions), "label_counts": self.label_counts,
+            "label_bins": None if self.label_bins is None else self.label_bins.tolist(),
         }
 
     @classmethod
@@ -101,6 +114,8 @@ class WindowTruth:
             if state.get(name) is not None:
                 setattr(window, name, kind.from_state(state[name]))
         window.label_counts = {str(k): int(v) for k, v in state["label_counts"].items()}
+        if state.get("label_bins") is not None:  # absent from checkpoints before regression label drift
+            window.label_bins = np.asarray(state["label_bins"], dtype=np.int64)
         return window
 
 
@@ -132,20 +147,29 @@ def label_update(key: WindowKey, start: float, window: WindowTruth, baseline: An
 
 
 def label_drift(baseline: Any, window: WindowTruth) -> list[DriftResult]:
-    """Labels of the window vs the baseline's label profile (chi-square and PSI).
+    """Labels of the window vs the baseline's label profile.
 
-    Empty for regression, without a baseline label profile, or below 30 labels.
+    Class labels: chi-square and PSI on the label counts. Numeric (regression)
+    labels: PSI and Jensen–Shannon on counts over the baseline label's bin edges.
+    Empty without a baseline label profile or below 30 labels.
     """
     profile = getattr(baseline, "label", None)
-    if profile is None or profile.kind != "categorical" or window.n_labels < _MIN_LABELS_FOR_DRIFT:
+    if profile is None or window.n_labels < _MIN_LABELS_FOR_DRIFT:
         return []
-    counts = np.zeros(profile.n_bins)
-    codes = profile.category_codes()
-    for value, count in window.label_counts.items():
-        counts[codes.get(value, profile.unseen_bin)] += count
-    data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin)
+    if profile.kind == "categorical":
+        counts = np.zeros(profile.n_bins)
+        codes = profile.category_codes()
+        for value, count in window.label_counts.items():
+            counts[codes.get(value, profile.unseen_bin)] += count
+        data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin)
+        methods = _LABEL_DRIFT_METHODS
+    else:
+        if window.label_bins is None or len(window.label_bins) != len(profile.counts) or window.label_bins.sum() == 0:
+            return []
+        data = FeatureData("numeric", profile.counts, window.label_bins.astype(np.float64))
+        methods = _NUMERIC_LABEL_DRIFT_METHODS
     results = []
-    for method in _LABEL_DRIFT_METHODS:
+    for method in methods:
         spec = REGISTRY[method]
         score = spec.score(data)
         results.append(DriftResult(method, LABEL, score.score, score.p_value, spec.default_threshold, False))

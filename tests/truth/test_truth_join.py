@@ -4,6 +4,7 @@ bounds and checkpoints — with real baselines and a real Prometheus registry.""
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
@@ -295,3 +296,38 @@ def test_a_timestamp_from_the_future_does_not_expire_everything():
     truth.add_labels(_labels(["zzz"], [1], [4_000_000_000.0]))  # year 2096
     assert truth.pending_count == 2
     assert _value(registry, "driftd_label_join_evictions_total", reason="ttl") == 0
+
+
+def test_regression_label_drift_on_the_baseline_label_bins():
+    """Numeric labels are counted on the baseline label's edges; PSI and Jensen–Shannon
+    equal the detectors applied to a direct histogram, and survive a checkpoint."""
+    from detectors import REGISTRY
+    from detectors.base import FeatureData
+    from monitor.truth.window import WindowTruth
+
+    rng = np.random.default_rng(11)
+    reference = pd.DataFrame({"x": rng.normal(size=5000), "y": rng.normal(10, 2, 5000)})
+    reference["pred"] = reference["y"] + rng.normal(0, 1, 5000)
+    baseline = build_baseline(reference, "r", "v1", target="y", prediction="pred", task="regression")
+    assert baseline.label.kind == "numeric"
+    models = {"r": ModelSettings(name="r", task="regression")}
+    results = {}
+    for name, mean in (("same", 10.0), ("moved", 11.5)):
+        truth, _ = _truth(models=models, baselines=lambda m, v: baseline)
+        n = 2000
+        actual = rng.normal(mean, 2, n)
+        times = np.full(n, T0)
+        ids = [f"{name}{i}" for i in range(n)]
+        truth.add_predictions(_predictions(ids, times, actual + rng.normal(0, 1, n), model="r"), _starts(times))
+        truth.add_labels(_labels(ids, actual.tolist(), times + 5))
+        (update,) = truth.updates()
+        edges = baseline.label.edges
+        direct = np.bincount(np.searchsorted(edges, actual, side="right"), minlength=len(edges) + 1).astype(float)
+        data = FeatureData("numeric", baseline.label.counts, direct)
+        for result in update.label_drift:
+            assert result.score == pytest.approx(REGISTRY[result.method].score(data).score, rel=1e-12)
+        results[name] = {r.method: r.drifted for r in update.label_drift}
+        (window_state,) = [w for _, _, w in orjson.loads(truth.to_state())["windows"]]
+        restored = WindowTruth.from_state(window_state)
+        np.testing.assert_array_equal(restored.label_bins, direct.astype(np.int64))
+    assert results == {"same": {"psi": False, "jensenshannon": False}, "moved": {"psi": True, "jensenshannon": True}}
