@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -175,32 +177,66 @@ class Columns:
     score_of_prediction: bool = False
 
 
-def _numeric_matrix(rows: list[list[Any]], width: int) -> tuple[np.ndarray, int]:
-    """Rows of feature values to float64; wrong-typed values become NaN and are counted."""
-    try:
-        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), width)
-        errors = 0
-    except (TypeError, ValueError, OverflowError):
-        errors = 0
-        matrix = np.empty((len(rows), width))
-        for i, row in enumerate(rows):
-            for j, value in enumerate(row):
-                if value is None:  # null: missing, not a type error
-                    matrix[i, j] = _NAN
-                    continue
-                if type(value) in (int, float, bool):
-                    try:
-                        matrix[i, j] = value
-                        continue
-                    except OverflowError:
-                        pass
+_NUMBER_TYPES = frozenset({float, int, bool, type(None)})
+
+
+def _numeric_matrix(rows: list[Sequence[Any]], width: int) -> tuple[np.ndarray, int]:
+    """Rows of feature values to float64; wrong-typed values become NaN and are counted.
+
+    Numbers and booleans are values, null is missing, anything else (a string, even
+    "1.5", a list, an object) is a type error. The result never depends on which
+    other events share the batch.
+    """
+    if _NUMBER_TYPES.issuperset(map(type, chain.from_iterable(rows))):
+        try:
+            return _finite(np.array(rows, dtype=np.float64).reshape(len(rows), width), 0)
+        except OverflowError:  # an integer beyond float range: the slow path counts it
+            pass
+    errors = 0
+    matrix = np.empty((len(rows), width))
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if value is None:  # null: missing, not a type error
                 matrix[i, j] = _NAN
-                errors += 1
+                continue
+            if type(value) in (int, float, bool):
+                try:
+                    matrix[i, j] = value
+                    continue
+                except OverflowError:
+                    pass
+            matrix[i, j] = _NAN
+            errors += 1
+    return _finite(matrix, errors)
+
+
+def _finite(matrix: np.ndarray, errors: int) -> tuple[np.ndarray, int]:
+    """Infinite values (1e400 decodes to inf) are not usable: NaN, counted as errors."""
     infinite = np.isinf(matrix)
     if infinite.any():  # 1e400 decodes to inf: not a usable value
         matrix[infinite] = _NAN
         errors += int(infinite.sum())
     return matrix, errors
+
+
+_NESTED = frozenset({list, dict})
+
+
+def _pull(features: list[dict[str, Any]], names: list[str], default: Any) -> list[Sequence[Any]]:
+    """The values of ``names`` from every feature map, absent ones as ``default``.
+
+    ``operator.itemgetter`` does the lookups in C when every event carries every
+    name (the usual case); a batch with an absent name takes the ``get`` path.
+    """
+    if not names:
+        return [()] * len(features)
+    if len(names) > 1:
+        getter = itemgetter(*names)
+        try:
+            return [getter(f) for f in features]
+        except KeyError:
+            pass
+    return [[f.get(name, default) for name in names] for f in features]
 
 
 def columnarise(model: str, version: str, group: _Group, columns: Columns) -> tuple[PredictionBatch, int]:
@@ -212,17 +248,18 @@ def columnarise(model: str, version: str, group: _Group, columns: Columns) -> tu
     nan = _NAN
     numeric_names = columns.numeric_names
     # Absent features default to NaN here; explicit nulls take the slower path below.
-    numeric_rows = [[f.get(name, nan) for name in numeric_names] for f in group.features]
+    numeric_rows = _pull(group.features, numeric_names, nan)
     numeric, errors = _numeric_matrix(numeric_rows, len(numeric_names))
     categorical_names = columns.categorical_names
     categorical = np.empty((len(group.features), len(categorical_names)), dtype=object)
-    if categorical_names:
-        categorical[:] = [[f.get(name) for name in categorical_names] for f in group.features]
-        nested = [i for i, row in enumerate(categorical) for v in row if isinstance(v, (list, dict))]
-        if nested:
-            errors += len(nested)
-            for i in set(nested):
-                categorical[i] = [v if not isinstance(v, (list, dict)) else None for v in categorical[i]]
+    if categorical_names and group.features:
+        rows = _pull(group.features, categorical_names, None)
+        if not _NESTED.isdisjoint(map(type, chain.from_iterable(rows))):
+            # Lists or objects where a category belongs: type errors, treated as missing.
+            clean = [[None if isinstance(v, (list, dict)) else v for v in row] for row in rows]
+            errors += sum(isinstance(v, (list, dict)) for row in rows for v in row)
+            rows = clean
+        categorical[:] = rows
     positive = columns.positive_class
     if any(s is not None for s in group.scores):
         if columns.score_of_prediction:
