@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
@@ -22,8 +22,12 @@ app = typer.Typer(no_args_is_help=True)
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="driftd.yaml", exists=True, dir_okay=False)
 ]
-JobOption = Annotated[str, typer.Option("--job", help="Prometheus job name that scrapes driftd.")]
-RateOption = Annotated[str, typer.Option("--rate-window", help="Range of rate() in the rules.")]
+JobOption = Annotated[
+    Optional[str], typer.Option("--job", help="Prometheus job name that scrapes driftd (default: alerts.job in the configuration, driftd).")
+]
+RateOption = Annotated[
+    Optional[str], typer.Option("--rate-window", help="Range of rate() in the rules (default: alerts.rate_window, 5m).")
+]
 PromtoolOption = Annotated[
     str | None, typer.Option("--promtool", help="Path of promtool (default: PATH).")
 ]
@@ -43,7 +47,7 @@ def _settings(config: Path):
         _fail(str(error), code=2)
 
 
-def _rule_files(config: Path, job: str, rate_window: str) -> dict[str, str]:
+def _rule_files(config: Path, job: str | None, rate_window: str | None) -> dict[str, str]:
     from alerts.catalogue import RuleOptions
     from alerts.errors import AlertsError
     from alerts.rules import generate_rule_files
@@ -62,8 +66,8 @@ def generate(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory to write the rule files into.")
     ],
-    job: JobOption = "driftd",
-    rate_window: RateOption = "5m",
+    job: JobOption = None,
+    rate_window: RateOption = None,
 ) -> None:
     """Write the rule file and its promtool unit tests into OUT."""
     files = _rule_files(config, job, rate_window)
@@ -110,8 +114,8 @@ def push(
             "--prometheus-url", help="Prometheus to reload (needs --web.enable-lifecycle)."
         ),
     ] = None,
-    job: JobOption = "driftd",
-    rate_window: RateOption = "5m",
+    job: JobOption = None,
+    rate_window: RateOption = None,
     promtool: PromtoolOption = None,
     require_check: Annotated[
         bool, typer.Option("--require-check", help="Fail when promtool is not installed.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Literal
 
 from alerts.errors import AlertsError
@@ -53,8 +53,8 @@ def parse_duration(text: str, key: str = "duration") -> float:
 class RuleOptions:
     """Thresholds and windows of the generated rules (defaults are documented in docs/alerts.md).
 
-    ``for_duration`` and ``keep_firing_for`` default to the ``alerts`` section of the
-    configuration (see :meth:`from_settings`).
+    :meth:`from_settings` fills every field from the ``alerts`` section of the
+    configuration; the class defaults equal the configuration's.
     """
 
     job: str = "driftd"
@@ -71,21 +71,19 @@ class RuleOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> RuleOptions:
-        options = cls(
-            for_duration=settings.alerts.for_duration,
-            keep_firing_for=settings.alerts.keep_firing_for,
-        )
-        options = replace(options, **overrides)  # type: ignore[arg-type]
+        configured = settings.alerts
+        options = cls(**{f.name: getattr(configured, f.name) for f in fields(cls)})
+        options = replace(options, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
         options.validate()
         return options
 
     def validate(self) -> None:
         parse_duration(self.for_duration, "alerts.for_duration")
         parse_duration(self.keep_firing_for, "alerts.keep_firing_for")
-        if parse_duration(self.rate_window, "rate_window") <= 0:
-            raise AlertsError(f"rate_window: must be longer than 0 (got {self.rate_window!r})")
+        if parse_duration(self.rate_window, "alerts.rate_window") <= 0:
+            raise AlertsError(f"alerts.rate_window: must be longer than 0 (got {self.rate_window!r})")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-.]*", self.job):
-            raise AlertsError(f"job: {self.job!r} is not a usable Prometheus job name")
+            raise AlertsError(f"alerts.job: {self.job!r} is not a usable Prometheus job name")
 
 
 @dataclass(frozen=True)

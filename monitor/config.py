@@ -148,6 +148,20 @@ class ModelSettings(_Section):
     model_file: Path | None = None
     model_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     trust_pickle: bool = False
+    # Regression: a prediction whose label is further away than this (absolute error,
+    # in the prediction's unit) counts as wrong and is explained (explain.explain_wrong).
+    # Unset: regression predictions are never "wrong". Classifiers are wrong when the
+    # predicted class is not the label.
+    wrong_abs_error: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _wrong_abs_error_for_regression(self) -> ModelSettings:
+        if self.wrong_abs_error is not None and self.task != "regression":
+            raise ValueError(
+                f"wrong_abs_error applies to task regression only; model {self.name!r} has task "
+                f"{self.task!r} (a classifier's prediction is wrong when its class is not the label)"
+            )
+        return self
 
 
 class LimitSettings(_Section):
@@ -202,10 +216,33 @@ class AppSettings(_Section):
 
 
 class AlertSettings(_Section):
+    """Generated Prometheus rules: links, durations and the thresholds of the quality alerts.
+
+    The drift alerts themselves follow ``drift`` (method thresholds, drift share);
+    docs/alerts.md explains each default.
+    """
+
     runbook_base_url: str = "https://github.com/driftd/driftd/blob/main/docs/runbooks"
     grafana_url: str = "http://127.0.0.1:3000"
     for_duration: str = "5m"
     keep_firing_for: str = "10m"
+    # Prometheus job that scrapes driftd (DriftdDown) and the range of rate() in the rules.
+    job: str = "driftd"
+    rate_window: str = "5m"
+    # DriftdPerformanceDrop: the whole 95 % interval worse than the baseline by this share.
+    performance_tolerance: float = Field(0.05, gt=0, lt=1)
+    # DriftdCalibrationDrift: ECE above the baseline's by this much.
+    ece_increase: float = Field(0.05, gt=0, le=1)
+    # DriftdMissingValueSurge: missing ratio above the baseline's by this much.
+    missing_increase: float = Field(0.10, gt=0, le=1)
+    # DriftdUnseenCategories: share of categories the baseline never saw.
+    unseen_ratio: float = Field(0.05, gt=0, le=1)
+    # DriftdDeadLetterRate: dead-lettered share of all messages.
+    dead_letter_ratio: float = Field(0.01, gt=0, le=1)
+    # DriftdConsumerLagHigh: summed lag of a topic, in messages.
+    consumer_lag: float = Field(10_000, gt=0)
+    # DriftdExplainQueueSaturated: explanation queue fill ratio.
+    explain_queue_ratio: float = Field(0.9, gt=0, le=1)
 
 
 class Settings(BaseSettings):

@@ -8,8 +8,9 @@ import pytest
 
 from tests.conftest import require_binary
 
-# Several models (absent-series rules per model), a threshold override and short
-# durations, next to the defaults: both must generate rules that pass promtool.
+# Several models (absent-series rules per model), threshold overrides, every alert
+# threshold set and short durations, next to the defaults: both must generate rules
+# that pass promtool.
 CUSTOM_CONFIG = """
 models:
   - name: fraud
@@ -23,6 +24,14 @@ windows:
 alerts:
   for_duration: 2m
   keep_firing_for: 3m
+  rate_window: 10m
+  performance_tolerance: 0.1
+  ece_increase: 0.07
+  missing_increase: 0.2
+  unseen_ratio: 0.08
+  dead_letter_ratio: 0.02
+  consumer_lag: 5000
+  explain_queue_ratio: 0.75
   runbook_base_url: https://runbooks.example/driftd
   grafana_url: https://grafana.example
 app:

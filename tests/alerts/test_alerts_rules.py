@@ -16,7 +16,7 @@ from alerts.rules import RULES_FILE, TESTS_FILE, alert_annotations, generate_rul
 from alerts.templating import Expected, GoTemplate
 from alerts.tools import promtool_check_rules, promtool_test_rules
 from detectors.registry import REGISTRY
-from monitor.config import Settings, load_settings
+from monitor.config import ConfigError, Settings, load_settings
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks"
 # Every field an alerting or recording rule may carry in Prometheus 2.42.
@@ -137,13 +137,46 @@ def test_rules_enumerate_the_registry_and_configuration(custom_config):
         assert f'model="{model}"' in alerts["DriftdNoEvents"].expr
     rule_text = generate_rule_files(settings)[RULES_FILE]
     assert "for: 2m" in rule_text and "keep_firing_for: 3m" in rule_text
+    # Every alert threshold of the configuration file reaches its rule.
+    assert "[10m]" in rule_text and "[5m]" not in rule_text
+    expected = {
+        "DriftdPerformanceDrop": "driftd_performance_baseline * 0.9",
+        "DriftdCalibrationDrift": "> 0.07",
+        "DriftdMissingValueSurge": "> 0.2",
+        "DriftdUnseenCategories": "> 0.08",
+        "DriftdDeadLetterRate": "> 0.02",
+        "DriftdConsumerLagHigh": "> 5000",
+        "DriftdExplainQueueSaturated": "> 0.75",
+    }
+    for name, fragment in expected.items():
+        assert fragment in alerts[name].expr, (name, alerts[name].expr)
 
 
 def test_bad_options_name_the_key():
     with pytest.raises(AlertsError, match="alerts.for_duration"):
         RuleOptions(for_duration="five minutes").validate()
-    with pytest.raises(AlertsError, match="rate_window"):
-        RuleOptions(rate_window="0s").validate()
+    with pytest.raises(AlertsError, match="alerts.rate_window"):
+        RuleOptions.from_settings(Settings(alerts={"rate_window": "0s"}))
+    with pytest.raises(AlertsError, match="alerts.job"):
+        RuleOptions.from_settings(Settings(alerts={"job": "my job"}))
+    # The command line wins over the configuration; None keeps the configuration.
+    settings = Settings(alerts={"job": "models", "rate_window": "2m"})
+    assert RuleOptions.from_settings(settings, job=None).job == "models"
+    assert RuleOptions.from_settings(settings, rate_window="1m").rate_window == "1m"
+
+
+@pytest.mark.parametrize(
+    ("alerts", "key"),
+    [
+        ({"unseen_ratio": 0}, "alerts.unseen_ratio"),
+        ({"performance_tolerance": 1.5}, "alerts.performance_tolerance"),
+        ({"consumer_lag": -1}, "alerts.consumer_lag"),
+        ({"ece_increase": "high"}, "alerts.ece_increase"),
+    ],
+)
+def test_bad_alert_thresholds_in_the_configuration_name_the_key(alerts, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_settings(None, alerts=alerts)
 
 
 def test_investigation_link_opens_the_alerted_window_in_the_app(custom_config):
