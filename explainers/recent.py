@@ -2,10 +2,11 @@
 
 Labels arrive minutes to days after their prediction, and the label join does not
 keep feature values. :class:`RecentRows` keeps references to the last batches
-offered for one model, with their prediction-id hashes, up to ``capacity`` rows
-(plus at most one batch): nothing is copied on the ingest path, and lookups are
-``np.isin`` over the cached hashes. A prediction that has left the cache before its
-label arrived cannot be explained as "wrong"; the service counts it as
+offered for one model, up to ``capacity`` rows (plus at most one batch): nothing
+is copied or computed on the ingest path. Lookups are ``np.isin`` over the
+prediction-id hashes: the ones the sampler computed, else computed at the first
+lookup (once per batch). A prediction that has left the cache before its label
+arrived cannot be explained as "wrong"; the service counts it as
 ``explain_dropped{reason="not_cached"}``.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explainers.sampling import id_hashes
 from monitor.batch import PredictionBatch
 
 __all__ = ["RecentRows"]
@@ -26,7 +28,7 @@ __all__ = ["RecentRows"]
 class _Entry:
     batch: PredictionBatch
     window_starts: np.ndarray
-    hashes: np.ndarray
+    hashes: np.ndarray | None  # computed at the first lookup when the sampler did not need them
     explained: np.ndarray  # bool per row
 
 
@@ -47,8 +49,8 @@ class RecentRows:
     def __len__(self) -> int:
         return self._rows
 
-    def add(self, batch: PredictionBatch, window_starts: np.ndarray, hashes: np.ndarray) -> _Entry | None:
-        """Remember ``batch``; returns the handle to mark rows explained with."""
+    def add(self, batch: PredictionBatch, window_starts: np.ndarray, hashes: np.ndarray | None = None) -> _Entry | None:
+        """Remember ``batch`` (with its id hashes when known); returns the handle to mark rows explained with."""
         if len(batch) == 0:
             return None
         entry = _Entry(batch, np.asarray(window_starts, dtype=np.float64), hashes, np.zeros(len(batch), dtype=bool))
@@ -83,6 +85,8 @@ class RecentRows:
         groups = []
         found = already = 0
         for entry in self._entries:
+            if entry.hashes is None:
+                entry.hashes = id_hashes(entry.batch.prediction_ids)
             rows = np.flatnonzero(np.isin(entry.hashes, hashes))
             # A 64-bit hash collision is astronomically unlikely, but the id check is cheap.
             rows = np.array([r for r in rows if entry.batch.prediction_ids[r] in wanted], dtype=np.int64)

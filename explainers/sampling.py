@@ -54,16 +54,16 @@ def id_hashes(ids: Sequence[str]) -> np.ndarray:
     """
     if len(ids) == 0:
         return np.empty(0, dtype=np.uint64)
-    text = np.asarray(ids, dtype=str)
-    width = text.dtype.itemsize // 4
-    codes = text.view(np.uint32).reshape(len(text), width).astype(np.uint64)
-    h = np.full(len(text), _FNV_OFFSET, dtype=np.uint64)
-    for position in range(width):
-        column = codes[:, position]
+    h = np.full(len(ids), _FNV_OFFSET, dtype=np.uint64)
+    columns, padded = _code_point_columns(ids)
+    for column in columns.astype(np.uint64):
+        if not padded:
+            h ^= column
+            h *= _FNV_PRIME
+            continue
         # numpy pads shorter strings with NUL; skipping NULs keeps a string's hash
         # independent of the longest id in its batch.
-        mixed = (h ^ column) * _FNV_PRIME
-        h = np.where(column != 0, mixed, h)
+        np.copyto(h, (h ^ column) * _FNV_PRIME, where=column != 0)
     # splitmix64 finaliser: spreads FNV's weak low bits over the whole word.
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
@@ -71,6 +71,25 @@ def id_hashes(ids: Sequence[str]) -> np.ndarray:
     h *= np.uint64(0x94D049BB133111EB)
     h ^= h >> np.uint64(31)
     return h
+
+
+def _code_point_columns(ids: Sequence[str]) -> tuple[np.ndarray, bool]:
+    """Code points of the ids, one row per character position, shape (width, n), and
+    whether shorter ids are padded with NUL (which the hash skips).
+
+    Ids of one length (UUIDs, most id formats) are read from one UTF-32 encoding of
+    the joined ids, several times faster than building a numpy string array; ids of
+    different lengths, or containing NUL, take the general path.
+    """
+    n = len(ids)
+    flat = np.frombuffer(("\0".join(ids) + "\0").encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    if len(flat) % n == 0:
+        rows = flat.reshape(n, len(flat) // n)
+        # Every row ends in its separator and no id holds a NUL: the rows are the ids.
+        if not rows[:, -1].any() and np.count_nonzero(flat) == len(flat) - n:
+            return rows[:, :-1].T, False
+    text = np.asarray(ids, dtype=str)
+    return text.view(np.uint32).reshape(n, text.dtype.itemsize // 4).T, True
 
 
 def sampling_keys(hashes: np.ndarray) -> np.ndarray:
@@ -100,17 +119,38 @@ class SamplingPolicy:
     near_threshold_band: float
     decision_threshold: float = 0.5
 
-    def reasons(self, keys: np.ndarray, scores: np.ndarray | None, drifted: bool) -> np.ndarray:
+    def picks_all(self, drifted: bool) -> bool:
+        """Whether every row is picked whatever its key (a rate of 1): then
+        :meth:`reasons` needs no keys, and the ingest path hashes no ids unless the
+        queue has room to choose among them.
+
+        >>> SamplingPolicy(1.0, 0.05, 0.0).picks_all(False), SamplingPolicy(0.1, 1.0, 0.0).picks_all(False)
+        (True, False)
+        """
+        return self.base_rate >= 1.0 or (drifted and self.drifted_window_rate >= 1.0)
+
+    def reasons(
+        self, keys: np.ndarray | None, scores: np.ndarray | None, drifted: bool, n: int | None = None
+    ) -> np.ndarray:
         """Reason code per row (0 = not picked), from sampling keys and binary scores.
+
+        ``keys`` may be None when :meth:`picks_all` holds (then ``n`` gives the rows).
 
         >>> policy = SamplingPolicy(0.1, 0.5, 0.05, 0.5)
         >>> policy.reasons(np.array([0.05, 0.3, 0.9, 0.9]), np.array([0.9, 0.9, 0.52, 0.7]), True).tolist()
         [1, 2, 3, 0]
+        >>> SamplingPolicy(1.0, 0.0, 0.05).reasons(None, np.array([0.9, 0.52]), False, n=2).tolist()
+        [1, 3]
         """
-        codes = np.zeros(len(keys), dtype=np.int8)
-        codes[keys < self.base_rate] = BASE_RATE
-        if drifted:
-            codes[(keys < self.drifted_window_rate) & (codes == 0)] = DRIFTED_WINDOW
+        if keys is None:
+            if not self.picks_all(drifted) or n is None:
+                raise ValueError("sampling keys are needed unless every row is picked (give n)")
+            codes = np.full(n, BASE_RATE if self.base_rate >= 1.0 else DRIFTED_WINDOW, dtype=np.int8)
+        else:
+            codes = np.zeros(len(keys), dtype=np.int8)
+            codes[keys < self.base_rate] = BASE_RATE
+            if drifted:
+                codes[(keys < self.drifted_window_rate) & (codes == 0)] = DRIFTED_WINDOW
         if scores is not None and self.near_threshold_band > 0:
             with np.errstate(invalid="ignore"):
                 near = np.abs(scores - self.decision_threshold) <= self.near_threshold_band

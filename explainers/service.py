@@ -1,4 +1,4 @@
-"""The explanation service: sampling, a bounded queue, a process pool, batched writes.
+"""The explanation service: sampling, a bounded queue, a process pool that writes to the store.
 
 SHAP never runs on the ingest path. The consumer loop calls :meth:`ExplainService.offer`
 with each decoded batch; ``offer`` picks rows (:mod:`explainers.sampling`), applies the
@@ -15,17 +15,31 @@ counted in ``driftd_explain_dropped_total{model,reason}``:
 ``store_error``       the store refused or could not take the rows
 ``shutdown``          still queued when :meth:`close` gave up waiting
 
+When every row is picked (a rate of 1) and the queue is full, ``offer`` counts the
+batch as dropped without touching its rows: no id is hashed unless there is room to
+choose among the rows.
+
 Three threads of the daemon process do the rest, in this order:
 
 1. the *dispatcher* takes queued rows (round-robin over models, up to
-   ``task_rows`` rows per task), builds the model's input matrix and submits it to a
-   ``ProcessPoolExecutor`` (``forkserver`` start method; each worker loads every
-   model once in its initializer), with at most two tasks per worker in flight;
-2. the pool's own thread hands finished tasks to
-3. the *collector*, which turns results into store rows, writes them in batches
-   (``Store.add_explanations``, or hands them to a ``StoreWriter``), observes the
-   latency from event time to stored explanation, and adds |SHAP| to the window's
-   running sums for attribution drift.
+   ``task_rows`` rows per task) and submits them to a ``ProcessPoolExecutor``
+   (``forkserver`` start method; each worker loads every model once in its
+   initializer), with at most two tasks per worker in flight;
+2. the worker (:mod:`explainers.worker`) encodes the rows, explains them, checks
+   additivity, **writes the explanations to the store itself** (one transaction per
+   task, through its own connection) and returns only |SHAP| sums per window, the
+   commit time and any store error; the pool's own thread hands that to
+3. the *collector*, which adds the sums to the windows' running sums for
+   attribution drift, observes the latency from event time to committed write and
+   counts explanations and drops: O(windows × features) per task, not O(rows), so
+   that explaining competes as little as possible with ingest for the daemon's GIL.
+
+Workers write when they can open the store themselves (a :class:`~monitor.store.Store`
+or a :class:`~monitor.store.writer.StoreWriter` over a file or server database).
+Otherwise (in-memory SQLite, another store object) they send the rows back and the
+collector writes them in batches, as ``write_batch_size`` and ``flush_interval``
+say. A store that refuses or cannot take the rows costs the rows
+(``store_error``), never the daemon.
 
 Queue depth counts rows admitted and not yet explained (queued plus in flight).
 """
@@ -54,11 +68,11 @@ from explainers.encoding import FeatureEncoder
 from explainers.errors import AdditivityError, ExplainError, ModelLoadError
 from explainers.loading import load_model
 from explainers.recent import RecentRows
-from explainers.sampling import REASONS, WRONG, SamplingPolicy, TokenBucket, id_hashes, most_important, sampling_keys
+from explainers.sampling import WRONG, SamplingPolicy, TokenBucket, id_hashes, most_important, sampling_keys
 from explainers.window_attribution import WindowAttributions
 from monitor.batch import PredictionBatch
 from monitor.config import ExplainSettings, ModelSettings
-from monitor.metrics import PipelineMetrics
+from monitor.metrics import PipelineMetrics, observe_many
 from monitor.results import AttributionSummary, WindowKey
 
 __all__ = ["ExplainService"]
@@ -75,6 +89,7 @@ class _Chunk:
     batch: PredictionBatch
     window_starts: np.ndarray
     reasons: np.ndarray
+    queued_at: float  # time.monotonic() when admitted
 
     def __len__(self) -> int:
         return len(self.batch)
@@ -84,7 +99,7 @@ class _Chunk:
         return self._take(head), self._take(tail)
 
     def _take(self, rows: np.ndarray) -> _Chunk:
-        return _Chunk(self.batch.take(rows), self.window_starts[rows], self.reasons[rows])
+        return _Chunk(self.batch.take(rows), self.window_starts[rows], self.reasons[rows], self.queued_at)
 
 
 @dataclass(slots=True)
@@ -99,7 +114,6 @@ class _Model:
     """What the service knows about one explainable model."""
 
     name: str
-    encoder: FeatureEncoder | None
     policy: SamplingPolicy
     bucket: TokenBucket
     recent: RecentRows | None
@@ -123,15 +137,23 @@ class ExplainService:
         of models whose file does not name them, and for the global importances
         attribution drift compares against.
     store
-        A :class:`~monitor.store.Store` (written by the collector thread, latency
-        measured to the committed write) or a :class:`~monitor.store.writer.StoreWriter`
-        (rows handed over; latency measured to the hand-over).
+        A :class:`~monitor.store.Store` or a :class:`~monitor.store.writer.StoreWriter`.
+        The workers open the same database and write the explanations themselves
+        (latency measured to their committed write); for an in-memory SQLite store
+        or any other object with ``add_explanations`` the collector thread writes the
+        rows the workers send back (to a ``StoreWriter``: latency to the hand-over).
     metrics
         Pipeline metrics to update.
     clock
-        Wall clock in epoch seconds (event times are epoch seconds).
+        Wall clock in epoch seconds, for the budget and for the latency of rows the
+        collector writes (workers that write take the time of their own commit).
     task_rows
         Most rows explained in one worker task.
+    task_linger
+        Seconds queued rows may wait for more to fill a task of ``task_rows`` (a
+        budget of 50/s thus makes a dozen tasks of ~12 rows a second, not 50 tasks
+        of one row: every task costs the daemon pickling and bookkeeping).
+        :meth:`flush` and :meth:`close` do not wait for it.
     recent_rows
         Predictions remembered per model for :meth:`offer_wrong`.
     min_explanations
@@ -159,6 +181,7 @@ class ExplainService:
         clock: Callable[[], float] = time.time,
         *,
         task_rows: int = 256,
+        task_linger: float = 0.25,
         recent_rows: int = 10_000,
         min_explanations: int = 20,
         max_windows: int = 4096,
@@ -171,6 +194,7 @@ class ExplainService:
         self.metrics = metrics
         self.clock = clock
         self.task_rows = task_rows
+        self.task_linger = task_linger
         self.worker_niceness = worker_niceness
         self.min_explanations = min_explanations
         self.write_batch_size = write_batch_size
@@ -178,6 +202,7 @@ class ExplainService:
         self.capacity = settings.queue_size
         self._baselines = baselines
         self._store = store
+        self._store_url = _shared_url(store)  # None: the collector writes
         self._hand_over = hasattr(store, "flush") and hasattr(store, "pending")  # a StoreWriter
         self._recent_rows = recent_rows
         self.load_errors: dict[str, str] = {}
@@ -194,6 +219,8 @@ class ExplainService:
         self.attributions = WindowAttributions(max_windows)
         self._lock = threading.Condition()
         self._queues: dict[str, deque[_Chunk]] = {name: deque() for name in self._models}
+        self._queued_rows: dict[str, int] = dict.fromkeys(self._models, 0)
+        self._flushing = 0  # flush() calls waiting: queued rows go without lingering
         self._order: deque[str] = deque(self._queues)
         self._depth = 0
         self._in_flight = 0
@@ -252,7 +279,7 @@ class ExplainService:
         )
         bucket = TokenBucket(self.settings.max_per_second, clock=self.clock)
         recent = RecentRows(self._recent_rows) if self.settings.explain_wrong else None
-        state = _Model(name, None, policy, bucket, recent, None)
+        state = _Model(name, policy, bucket, recent, None)
         if shap_missing:
             state.error = "the optional 'shap' package is not installed: pip install 'driftd[explain]'"
             return state
@@ -283,18 +310,17 @@ class ExplainService:
         except ExplainError as exc:
             state.error = str(exc)
             return state
-        state.encoder = encoder
         state.spec = worker.WorkerModel(
             name=name, path=str(settings.model_file), sha256=loaded.sha256,
             trust_pickle=settings.trust_pickle, trusted_types=trusted,
-            background=background, n_features=len(names),
+            background=background, encoder=encoder,
         )
         return state
 
     def _new_pool(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(
             max_workers=self.settings.workers, mp_context=self._context,
-            initializer=worker.initialize, initargs=(self._specs, self.worker_niceness),
+            initializer=worker.initialize, initargs=(self._specs, self.worker_niceness, self._store_url),
         )
         # Start the workers (and load the models) now, not on the first task.
         self._warmup = [pool.submit(worker.ping) for _ in range(self.settings.workers)]
@@ -336,13 +362,19 @@ class ExplainService:
         state = self._models.get(batch.model)
         if state is None or self._closing or len(batch) == 0:
             return 0
-        hashes = id_hashes(batch.prediction_ids)
-        keys = sampling_keys(hashes)
         window_starts = np.asarray(window_starts, dtype=np.float64)
+        hashes = keys = None
+        if state.policy.picks_all(drifted):
+            # Every row is picked: the ids are hashed only if the queue has room to
+            # choose among them (see _admit), so a full queue costs no per-row work.
+            codes = state.policy.reasons(None, batch.scores, drifted, n=len(batch))
+        else:
+            hashes = id_hashes(batch.prediction_ids)
+            keys = sampling_keys(hashes)
+            codes = state.policy.reasons(keys, batch.scores, drifted)
         entry = None
         if state.recent is not None and state.error is None:
             entry = state.recent.add(batch, window_starts, hashes)
-        codes = state.policy.reasons(keys, batch.scores, drifted)
         admitted = self._admit(state, batch, window_starts, codes, keys)
         if entry is not None:
             state.recent.mark_explained(entry, admitted)
@@ -379,9 +411,13 @@ class ExplainService:
 
     def _admit(
         self, state: _Model, batch: PredictionBatch, window_starts: np.ndarray,
-        codes: np.ndarray, keys: np.ndarray,
+        codes: np.ndarray, keys: np.ndarray | None,
     ) -> np.ndarray:
-        """Queue what the budget and the queue allow; returns the admitted row indices."""
+        """Queue what the budget and the queue allow; returns the admitted row indices.
+
+        ``keys`` (sampling keys) may be None; they are computed only when the budget
+        or the queue cuts the picked rows short and the most important must be chosen.
+        """
         none = np.empty(0, dtype=np.int64)
         picked = int(np.count_nonzero(codes))
         if picked == 0:
@@ -397,11 +433,18 @@ class ExplainService:
         self._drop(state.name, "queue_full", granted - take)
         if take == 0:
             return none
-        rows = most_important(codes, keys, take)
-        chunk = _Chunk(batch.take(rows), window_starts[rows], codes[rows])
+        if take < picked and keys is None:
+            keys = sampling_keys(id_hashes(batch.prediction_ids))
+        rows = most_important(codes, keys, take) if take < picked else np.flatnonzero(codes)
+        chunk = _Chunk(batch.take(rows), window_starts[rows], codes[rows], time.monotonic())
         with self._lock:
+            queued = self._queued_rows[state.name]
             self._queues[state.name].append(chunk)
-            self._lock.notify_all()
+            self._queued_rows[state.name] = queued + take
+            # Wake the dispatcher when there is a new oldest row (it then sleeps until
+            # that row's linger ends) or a full task; not for every batch.
+            if queued == 0 or (queued < self.task_rows <= queued + take):
+                self._lock.notify_all()
         self.metrics.explain_queue_depth.set(self._depth)
         return rows
 
@@ -411,13 +454,21 @@ class ExplainService:
 
     # -- dispatcher thread -------------------------------------------------------------
 
-    def _next_task(self) -> _Task | None:
-        """Up to ``task_rows`` queued rows of the next model in round-robin order."""
+    def _next_task(self, now: float) -> tuple[_Task | None, float]:
+        """Up to ``task_rows`` queued rows of the next model (round-robin) that has a
+        full task, rows that lingered ``task_linger``, or must go now (flush, close);
+        else None and the time (monotonic) the first queued row's linger ends."""
+        wake = float("inf")
+        hurry = self._closing or self._flushing > 0
         for _ in range(len(self._order)):
             name = self._order[0]
             self._order.rotate(-1)
             queue = self._queues[name]
             if not queue:
+                continue
+            due = queue[0].queued_at + self.task_linger
+            if not hurry and self._queued_rows[name] < self.task_rows and now < due:
+                wake = min(wake, due)
                 continue
             chunks: list[_Chunk] = []
             rows = 0
@@ -428,8 +479,9 @@ class ExplainService:
                     queue.appendleft(rest)
                 chunks.append(chunk)
                 rows += len(chunk)
-            return _Task(name, chunks, rows)
-        return None
+            self._queued_rows[name] -= rows
+            return _Task(name, chunks, rows), wake
+        return None, wake
 
     def _dispatch_loop(self) -> None:
         if self._specs:
@@ -441,27 +493,26 @@ class ExplainService:
         while True:
             with self._lock:
                 while True:
-                    task = None
+                    task, wake = None, float("inf")
                     if self._in_flight < self._max_in_flight:
-                        task = self._next_task()
+                        task, wake = self._next_task(time.monotonic())
                     if task is not None:
                         break
                     if self._closing:
                         queued = any(self._queues.values())
                         if not queued or time.monotonic() >= self._drain_deadline:
                             return  # close() counts what is left
-                    self._lock.wait(0.5)
+                    self._lock.wait(min(0.5, max(0.001, wake - time.monotonic())))
                 self._in_flight += 1
             self._submit(task)
 
     def _submit(self, task: _Task) -> None:
-        state = self._models[task.model]
         future: Future | None = None
         try:
-            X = np.vstack([state.encoder.from_batch(chunk.batch) for chunk in task.chunks])
             if self._pool is None:
                 raise ExplainError("no worker pool")
-            future = self._pool.submit(worker.explain, task.model, X)
+            chunks = [(chunk.batch, chunk.window_starts, chunk.reasons) for chunk in task.chunks]
+            future = self._pool.submit(worker.explain, task.model, chunks, self._store_url is not None)
         except BrokenProcessPool:
             log.error("explanation worker pool broke; starting a new one")
             self._pool = self._new_pool()
@@ -507,6 +558,7 @@ class ExplainService:
                 return
 
     def _results(self, task: _Task, future: Future | None) -> list[dict[str, Any]]:
+        """Account for a finished task; returns the rows the collector must write (if any)."""
         if future is None or future.cancelled():
             self._drop(task.model, "shutdown" if self._closing else "worker_error", task.rows)
             return []
@@ -519,36 +571,21 @@ class ExplainService:
             self._drop(task.model, reason, task.rows)
             return []
         result: worker.WorkerResult = future.result()
-        names = self._models[task.model].encoder.feature_names
-        per_row_ms = 1000.0 * result.duration_s / max(1, task.rows)
-        rows: list[dict[str, Any]] = []
-        offset = 0
-        for chunk in task.chunks:
-            batch = chunk.batch
-            n = len(batch)
-            values = result.values[offset: offset + n]
-            base = result.base_values[offset: offset + n]
-            outputs = result.outputs[offset: offset + n]
-            offset += n
-            self.attributions.add(batch.model, batch.version, batch.segments, chunk.window_starts, names, values)
-            for i in range(n):
-                rows.append({
-                    "prediction_id": batch.prediction_ids[i],
-                    "model": batch.model,
-                    "version": batch.version,
-                    "segment": batch.segments[i],
-                    "event_time": float(batch.event_times[i]),
-                    "window_start": float(chunk.window_starts[i]),
-                    "features": batch.feature_row(i),
-                    "prediction": _prediction(batch, i, outputs[i]),
-                    "base_value": float(base[i]),
-                    "shap_values": dict(zip(names, values[i].tolist())),
-                    "explainer": result.explainer,
-                    "background_hash": result.background_hash,
-                    "duration_ms": per_row_ms,
-                    "reason": REASONS[int(chunk.reasons[i])],
-                })
-        return rows
+        for window in result.windows:
+            self.attributions.add_sums(task.model, window.version, window.segment, window.window_start,
+                                       result.feature_names, window.abs_shap, window.count)
+        if result.explanations is not None:
+            return result.explanations
+        if result.store_error is not None or result.stored_at is None:
+            log.warning("cannot store %d explanations of model %s: %s", task.rows, task.model, result.store_error)
+            self.metrics.store_errors.labels(operation="add_explanations").inc()
+            self._drop(task.model, "store_error", task.rows)
+            return []
+        event_times = np.concatenate([chunk.batch.event_times for chunk in task.chunks])
+        observe_many(self.metrics.explain_latency, np.maximum(0.0, result.stored_at - event_times))
+        self.metrics.explanations.labels(model=task.model).inc(task.rows)
+        self._written += task.rows
+        return []
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         try:
@@ -560,8 +597,7 @@ class ExplainService:
                 self._drop(model, "store_error", sum(1 for row in rows if row["model"] == model))
             return
         now = self.clock()
-        for row in rows:
-            self.metrics.explain_latency.observe(max(0.0, now - row["event_time"]))
+        observe_many(self.metrics.explain_latency, np.maximum(0.0, now - np.array([row["event_time"] for row in rows])))
         for model in {row["model"] for row in rows}:
             self.metrics.explanations.labels(model=model).inc(sum(1 for row in rows if row["model"] == model))
         self._written += len(rows)
@@ -606,17 +642,24 @@ class ExplainService:
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every admitted row is explained and written; False on timeout."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        with self._lock:
+            self._flushing += 1
+            self._lock.notify_all()
+        try:
+            while time.monotonic() < deadline:
+                with self._lock:
+                    # depth reaches 0 only after the collector took the last result into
+                    # its unwritten rows, so both being 0 means everything was written.
+                    idle = self._depth == 0 and self._unwritten == 0
+                if idle:
+                    if self._hand_over and self._store_url is None:
+                        return bool(self._store.flush(max(0.0, deadline - time.monotonic())))
+                    return True
+                time.sleep(0.01)
+            return False
+        finally:
             with self._lock:
-                # depth reaches 0 only after the collector took the last result into
-                # its unwritten rows, so both being 0 means everything was written.
-                idle = self._depth == 0 and self._unwritten == 0
-            if idle:
-                if self._hand_over:
-                    return bool(self._store.flush(max(0.0, deadline - time.monotonic())))
-                return True
-            time.sleep(0.01)
-        return False
+                self._flushing -= 1
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop accepting work, finish what is queued (up to ``timeout``), stop the workers.
@@ -635,6 +678,7 @@ class ExplainService:
             for name, queue in self._queues.items():
                 left = sum(len(chunk) for chunk in queue)
                 queue.clear()
+                self._queued_rows[name] = 0
                 self._depth -= left
                 self._drop(name, "shutdown", left)
             self._lock.notify_all()
@@ -697,7 +741,8 @@ def _context(start_method: str) -> multiprocessing.context.BaseContext:
                            f"allowed: {[m for m in multiprocessing.get_all_start_methods() if m != 'fork']}")
     context = multiprocessing.get_context(start_method)
     if start_method == "forkserver":
-        preload = ["explainers.worker"] + [
+        # monitor.store: the workers open their own store connection (SQLAlchemy).
+        preload = ["explainers.worker", "monitor.store"] + [
             name for name in ("shap", "xgboost", "lightgbm", "sklearn") if importlib.util.find_spec(name)
         ]
         # Only takes effect before the server starts; the same list every time.
@@ -705,11 +750,13 @@ def _context(start_method: str) -> multiprocessing.context.BaseContext:
     return context
 
 
-def _prediction(batch: PredictionBatch, i: int, output: float) -> float:
-    """The logged prediction as a number; else the score; else the explained output."""
-    try:
-        return float(batch.predictions[i])
-    except (TypeError, ValueError):
-        if batch.scores is not None and np.isfinite(batch.scores[i]):
-            return float(batch.scores[i])
-        return float(output)
+def _shared_url(store: Any) -> str | None:
+    """The URL worker processes can open ``store`` with, or None (in-memory SQLite,
+    or not a :class:`~monitor.store.Store` / ``StoreWriter``)."""
+    engine = getattr(getattr(store, "store", store), "engine", None)
+    url = getattr(engine, "url", None)
+    if url is None or not hasattr(url, "render_as_string"):
+        return None
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return url.render_as_string(hide_password=False)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from explainers.rows import group_sums
 from monitor.results import WindowKey
 
 __all__ = ["WindowAttributions"]
@@ -46,22 +47,30 @@ class WindowAttributions:
         values: np.ndarray,
     ) -> None:
         """Add the |SHAP| rows ``values`` (rows × features, columns named ``names``)."""
-        magnitudes = np.abs(values)
-        groups: dict[WindowId, list[int]] = {}
-        for row, (segment, start) in enumerate(zip(segments, window_starts.tolist())):
-            groups.setdefault((model, version, segment, float(start)), []).append(row)
+        for (segment, start), (total, count) in group_sums(segments, window_starts, np.abs(values)).items():
+            self.add_sums(model, version, segment, start, names, total, count)
+
+    def add_sums(
+        self,
+        model: str,
+        version: str,
+        segment: str,
+        window_start: float,
+        names: Sequence[str],
+        abs_shap: np.ndarray,
+        count: int,
+    ) -> None:
+        """Add ``count`` explanations of one window whose |SHAP| per feature sums to ``abs_shap``."""
+        window = (model, version, segment, float(window_start))
+        names = list(names)
         with self._lock:
-            for window, rows in groups.items():
-                total = magnitudes[rows].sum(axis=0)
-                current = self._sums.get(window)
-                if current is not None and current[0] == list(names):
-                    total = total + current[1]
-                    count = current[2] + len(rows)
-                else:
-                    count = len(rows)
-                self._sums[window] = (list(names), total, count)
-                self._sums.move_to_end(window)
-                self._changed.add(window)
+            current = self._sums.get(window)
+            if current is not None and current[0] == names:
+                abs_shap = abs_shap + current[1]
+                count = current[2] + count
+            self._sums[window] = (names, np.asarray(abs_shap, dtype=np.float64), int(count))
+            self._sums.move_to_end(window)
+            self._changed.add(window)
             while len(self._sums) > self.max_windows:
                 evicted, _ = self._sums.popitem(last=False)
                 self._changed.discard(evicted)

@@ -200,6 +200,9 @@ class Pipeline:
             self.truth.add_predictions(on_time, starts)
         if self.explainer is not None:
             self.explainer.offer(on_time, starts, self._drifted(on_time))
+        if self.truth is not None:
+            # Labels that came before these predictions joined just now.
+            self._explain_wrong()
         for key, start, aggregate in closed:
             self._finish(key, start, aggregate)
 
@@ -222,6 +225,7 @@ class Pipeline:
         for row, reason, detail in self.truth.add_labels(batch):
             self.metrics.invalid_events.labels(reason=reason).inc()
             rejected.append(Rejected(accepted_index[row], reason, detail))
+        self._explain_wrong()
         self.apply_label_updates()
         return rejected
 
@@ -229,7 +233,17 @@ class Pipeline:
         """In-process entry point for labels."""
         if self.truth is not None:
             self.truth.add_labels(batch)
+            self._explain_wrong()
             self.apply_label_updates()
+
+    def _explain_wrong(self) -> None:
+        """Hand predictions the labels showed wrong to the explainer (taken either way,
+        so that the ground truth's buffer of them stays empty)."""
+        wrong = self.truth.take_wrong()
+        if self.explainer is None:
+            return
+        for model, prediction_ids in wrong.items():
+            self.explainer.offer_wrong(prediction_ids, model=model)
 
     # -- windows -------------------------------------------------------------
     def close_due(self) -> list[WindowReport]:

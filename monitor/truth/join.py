@@ -11,7 +11,11 @@ Labels arrive on their own topic minutes to days after the prediction.
 3. feeds the per-event error stream of each (model, version), in label arrival
    order, to the sequential detectors (ADWIN, Page–Hinkley, DDM);
 4. keeps per-window score histograms so that the CBPE estimate of a window is
-   available when it closes, before any label (:meth:`GroundTruth.estimate`).
+   available when it closes, before any label (:meth:`GroundTruth.estimate`);
+5. notes which joined predictions were wrong, for the explainer to explain
+   (:meth:`GroundTruth.take_wrong`): a classifier's predicted class differs from
+   the label; a regression model's absolute error exceeds the model's
+   ``wrong_abs_error`` (regression predictions are never "wrong" without it).
 
 Bounds (nothing grows with traffic):
 
@@ -26,7 +30,9 @@ Bounds (nothing grows with traffic):
 * per-window aggregates: at most ``max_windows_per_key`` windows per (model,
   version, segment), and none older than the TTL;
 * sequential detectors: for at most 64 (model, version) pairs (least recently used
-  go first).
+  go first);
+* wrong predictions not yet taken: at most ``_MAX_WRONG`` (the pipeline takes them
+  after every batch; the oldest go first if nobody does).
 
 Checkpoints are orjson bytes (:meth:`GroundTruth.to_state`), never pickle.
 """
@@ -61,6 +67,7 @@ _STATE_VERSION = 1
 _OTHER = "__other__"
 _MAX_CLASSES = 10_000  # distinct predicted classes interned for pending multiclass predictions
 _MAX_DETECTOR_SETS = 64
+_MAX_WRONG = 100_000  # wrong predictions kept until take_wrong()
 _MAX_FUTURE_SECONDS = 86_400.0  # event times further ahead of the wall clock do not advance it  # (model, version) pairs with sequential detectors
 _REGRESSION_LABEL = "label is not a number for a regression model"
 
@@ -158,6 +165,7 @@ class GroundTruth:
         self._maps: dict[tuple[str, str], CalibrationMap | None] = {}
         self._dead: deque[DeadLabel] = deque(maxlen=10_000)
         self._alarms: deque[ConceptAlarm] = deque(maxlen=1000)
+        self._wrong: deque[tuple[str, str]] = deque(maxlen=_MAX_WRONG)  # (model, prediction id)
 
     # -- small helpers ------------------------------------------------------------------
 
@@ -232,6 +240,19 @@ class GroundTruth:
         dead = list(self._dead)
         self._dead.clear()
         return dead
+
+    def take_wrong(self) -> dict[str, list[str]]:
+        """Predictions found wrong since the last call, by model, in join order.
+
+        Wrong means: binary and multiclass, the predicted class is not the label;
+        regression, ``|label - prediction| > wrong_abs_error`` of the model (never
+        when that is not set). Invalid labels are not counted.
+        """
+        wrong: dict[str, list[str]] = {}
+        for model, prediction_id in self._wrong:
+            wrong.setdefault(model, []).append(prediction_id)
+        self._wrong.clear()
+        return wrong
 
     def alarms(self) -> list[ConceptAlarm]:
         """Recent sequential-detector alarms (bounded), oldest first."""
@@ -313,7 +334,7 @@ class GroundTruth:
                 joined_slots = [self._pending.pop(pid) for pid, _ in early]
                 for pid, _ in early:
                     self._joined[pid] = self._now
-                invalid = self._resolve(joined_slots, [entry[0] for _, entry in early])
+                invalid = self._resolve(joined_slots, [entry[0] for _, entry in early], [pid for pid, _ in early])
                 self._count("joined", len(early) - len(invalid))
                 for j in invalid:
                     pid, (label, event_time, model, _) = early[j]
@@ -388,7 +409,9 @@ class GroundTruth:
             else:
                 self._early[pid] = (batch.labels[row], float(batch.event_times[row]), model, self._now)
                 early += 1
-        invalid = self._resolve(joined_slots, [batch.labels[r] for r in joined_rows])
+        invalid = self._resolve(
+            joined_slots, [batch.labels[r] for r in joined_rows], [batch.prediction_ids[r] for r in joined_rows]
+        )
         for j in invalid:
             dead.append((joined_rows[j], "invalid_label", _REGRESSION_LABEL))
         self._count("joined", len(joined_rows) - len(invalid))
@@ -399,7 +422,7 @@ class GroundTruth:
         self._gauge()
         return dead
 
-    def _resolve(self, slots_list: list[int], labels: list[Any]) -> list[int]:
+    def _resolve(self, slots_list: list[int], labels: list[Any], prediction_ids: list[str]) -> list[int]:
         """Score joined predictions against their labels; returns invalid positions."""
         if not slots_list:
             return []
@@ -415,9 +438,10 @@ class GroundTruth:
         pair_index = np.array([pairs.index(p) for p in pair_of_key], np.int64)[key_index.ravel()]
         for p, pair in enumerate(pairs):
             rows = np.flatnonzero(pair_index == p)
-            invalid.extend(
-                rows[self._resolve_version(pair, rows, key_ids, windows, predictions, scores, labels)].tolist()
+            invalid_rows = self._resolve_version(
+                pair, rows, key_ids, windows, predictions, scores, labels, prediction_ids
             )
+            invalid.extend(rows[invalid_rows].tolist())
         return sorted(invalid)
 
     def _resolve_version(
@@ -429,6 +453,7 @@ class GroundTruth:
         predictions: np.ndarray,
         scores: np.ndarray,
         labels: list[Any],
+        prediction_ids: list[str],
     ) -> np.ndarray:
         """Fold one model version's joined rows; returns a mask of invalid rows."""
         settings = self._model(pair[0])
@@ -451,6 +476,7 @@ class GroundTruth:
                 errors = np.fromiter((t != p for t, p in zip(texts, predicted_text)), np.float64, len(texts))
         valid = ~invalid
         self._feed_detectors(pair, task, errors[valid & np.isfinite(errors)])
+        self._note_wrong(pair[0], settings, rows, errors, valid, prediction_ids)
         label_edges = None
         if task == "regression":
             label = getattr(self.baselines(*pair), "label", None)
@@ -492,6 +518,20 @@ class GroundTruth:
                 window.scores = window.scores or ScoreHistogram()
                 window.scores.add(member_scores[scored], outcome[scored])
         return invalid
+
+    def _note_wrong(
+        self, model: str, settings: ModelSettings, rows: np.ndarray, errors: np.ndarray,
+        valid: np.ndarray, prediction_ids: list[str],
+    ) -> None:
+        """Remember the joined predictions that were wrong (see :meth:`take_wrong`)."""
+        if settings.task == "regression":
+            if settings.wrong_abs_error is None:
+                return
+            with np.errstate(invalid="ignore"):
+                wrong = valid & (errors > settings.wrong_abs_error)
+        else:
+            wrong = valid & (errors > 0)
+        self._wrong.extend((model, prediction_ids[i]) for i in rows[wrong].tolist())
 
     def _feed_detectors(self, pair: tuple[str, str], task: str, errors: np.ndarray) -> None:
         if len(errors) == 0:

@@ -36,3 +36,24 @@ def test_collector_caps_window_keys() -> None:
     exported = {line.split('model="')[1].split('"')[0] for line in text.splitlines() if line.startswith("driftd_window_events{")}
     assert len(exported) == 3
     assert "driftd_series_capped_total 47.0" in text
+
+
+def test_observe_many_equals_observe_per_value() -> None:
+    import numpy as np
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from monitor.metrics import observe_many
+
+    # Values on bucket bounds, between them, past the last finite bound, and NaN.
+    values = np.array([0.0, 0.1, 0.1000001, 0.5, 0.7, 5.0, 1e9, -1.0, np.nan, 0.3])
+    one, bulk = CollectorRegistry(), CollectorRegistry()
+    per_value = Histogram("h", "h", buckets=(0.1, 0.5, 1, 5), registry=one)
+    at_once = Histogram("h", "h", buckets=(0.1, 0.5, 1, 5), registry=bulk)
+    for value in values[~np.isnan(values)]:
+        per_value.observe(float(value))
+    observe_many(at_once, values)
+    observe_many(at_once, np.array([]))
+    samples = lambda registry: {(s.name, tuple(sorted(s.labels.items()))): s.value  # noqa: E731
+                                for m in registry.collect() for s in m.samples if not s.name.endswith("_created")}
+    assert samples(bulk) == samples(one)
+    assert bulk.get_sample_value("h_count") == 9

@@ -47,6 +47,18 @@ def test_hash_matches_the_scalar_reference_and_ignores_batch_composition() -> No
     assert id_hashes(["a", "x" * 300])[0] == expected[0]
 
 
+def test_hash_of_same_length_ids_and_odd_code_points_matches_the_reference() -> None:
+    # Ids of one length take a faster path than mixed lengths; both follow the rule,
+    # including astral code points, lone surrogates and an id holding NUL (skipped).
+    rng = np.random.default_rng(3)
+    for length in (1, 7, 36):
+        ids = ["".join(chr(int(c)) for c in rng.choice([48, 97, 0xE9, 0x3A9, 0x1F600], length)) for _ in range(50)]
+        assert id_hashes(ids).tolist() == [_reference_hash(i) for i in ids]
+    odd = ["\ud800ab", "a\x00b", "ab", "\U0010ffff\U0010ffff\U0010ffff"]
+    assert id_hashes(odd).tolist() == [_reference_hash(i.replace("\x00", "")) for i in odd]
+    assert id_hashes(odd[1:2]).tolist() == [_reference_hash("ab")]
+
+
 def test_sampling_keys_are_uniform() -> None:
     keys = sampling_keys(id_hashes([f"pred-{i}" for i in range(50_000)]))
     assert keys.min() >= 0 and keys.max() < 1

@@ -63,6 +63,13 @@ def _model_settings(files: dict[str, Path], **extra: ModelSettings) -> dict[str,
     return models
 
 
+def _service_of_a(trained: dict, store, registry: CollectorRegistry, **options) -> ExplainService:
+    """One worker explaining every row of model A, no budget."""
+    settings = ExplainSettings(enabled=True, workers=1, base_rate=1.0, max_per_second=1e9)
+    return ExplainService(settings, _model_settings({"a": trained["files"]["a"]}), trained["baselines"],
+                          store, PipelineMetrics(registry), **options)
+
+
 @pytest.fixture(scope="module")
 def pg_module_url(postgres_url: str) -> Iterator[str]:
     import sqlalchemy
@@ -303,9 +310,7 @@ def test_a_killed_worker_is_replaced(trained: dict, tmp_path: Path) -> None:
 
     store = open_store(f"sqlite:///{tmp_path / 'driftd.db'}")
     registry = CollectorRegistry()
-    settings = ExplainSettings(enabled=True, workers=1, base_rate=1.0, max_per_second=1e9)
-    with ExplainService(settings, _model_settings({"a": trained["files"]["a"]}), trained["baselines"],
-                        store, PipelineMetrics(registry)) as service:
+    with _service_of_a(trained, store, registry) as service:
         assert service.wait_ready(180)
         (victim,) = service.worker_pids
         os.kill(victim, signal.SIGKILL)  # e.g. the OOM killer
@@ -328,9 +333,7 @@ def test_store_outage_is_counted_not_fatal(trained: dict) -> None:
     # A real store that cannot be reached: nothing listens on port 9.
     store = open_store("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=1", create=False)
     registry = CollectorRegistry()
-    settings = ExplainSettings(enabled=True, workers=1, base_rate=1.0, max_per_second=1e9)
-    with ExplainService(settings, _model_settings({"a": trained["files"]["a"]}), trained["baselines"],
-                        store, PipelineMetrics(registry)) as service:
+    with _service_of_a(trained, store, registry) as service:
         assert service.wait_ready(180)
         assert service.offer(make_batch(inputs(30, 1), "a"), np.full(30, WINDOW)) == 30
         assert service.flush(60)
@@ -338,3 +341,48 @@ def test_store_outage_is_counted_not_fatal(trained: dict) -> None:
         assert registry.get_sample_value("driftd_store_errors_total", {"operation": "add_explanations"}) >= 1
         # Attribution still works from the computed values.
         assert service.attribution(WindowKey("a", "v1", ""), WINDOW).n_explanations == 30
+
+
+def test_in_memory_store_gets_the_rows_from_the_collector(trained: dict) -> None:
+    # Worker processes cannot open another process's in-memory SQLite database: they
+    # send the rows back and the daemon's collector thread writes them.
+    store = open_store("sqlite://")
+    registry = CollectorRegistry()
+    with _service_of_a(trained, store, registry) as service:
+        assert service.wait_ready(180)
+        frame = inputs(40, 17)
+        batch = make_batch(frame, "a", prefix="mem-")
+        assert service.offer(batch, np.full(40, WINDOW)) == 40
+        assert service.flush(60)
+        stored = {r.prediction_id: r for r in store.explanations_for_window("a", "v1", WINDOW, limit=100)}
+        assert set(stored) == set(batch.prediction_ids)
+        values = np.array([[stored[p].shap_values[f] for f in FEATURES] for p in batch.prediction_ids])
+        direct = shap.TreeExplainer(xgboost.Booster(model_file=str(trained["files"]["a"])))
+        np.testing.assert_allclose(values, direct.shap_values(frame.to_numpy()), rtol=0, atol=AGREEMENT_ATOL)
+        assert registry.get_sample_value("driftd_explanations_total", {"model": "a"}) == 40
+        assert registry.get_sample_value("driftd_explain_latency_seconds_count") == 40
+        assert service.attribution(WindowKey("a", "v1", ""), WINDOW).n_explanations == 40
+    store.close()
+
+
+def test_small_offers_linger_into_one_task_and_go_without_a_flush(trained: dict, tmp_path: Path) -> None:
+    # A budget-limited stream admits a row or two per batch; each task costs the
+    # daemon pickling and bookkeeping, so rows wait up to task_linger for company.
+    store = open_store(f"sqlite:///{tmp_path / 'driftd.db'}")
+    registry = CollectorRegistry()
+    with _service_of_a(trained, store, registry, task_linger=1.0) as service:
+        assert service.wait_ready(180)
+        frame = inputs(6, 8)
+        for i in range(6):
+            assert service.offer(make_batch(frame.iloc[[i]], "a", prefix=f"linger{i}-"), np.full(1, WINDOW)) == 1
+        # No flush: the rows must leave once their linger is over.
+        deadline = time.monotonic() + 30
+        while (registry.get_sample_value("driftd_explanations_total", {"model": "a"}) or 0) < 6:
+            assert time.monotonic() < deadline, "lingering rows were never dispatched"
+            time.sleep(0.05)
+        stored = store.explanations_for_window("a", "v1", WINDOW, limit=100)
+        mine = [r for r in stored if r.prediction_id.startswith("linger")]
+        assert len(mine) == 6
+        # One task: its rows share the task's SHAP time per row.
+        assert len({r.duration_ms for r in mine}) == 1
+    store.close()

@@ -331,3 +331,37 @@ def test_regression_label_drift_on_the_baseline_label_bins():
         restored = WindowTruth.from_state(window_state)
         np.testing.assert_array_equal(restored.label_bins, direct.astype(np.int64))
     assert results == {"same": {"psi": False, "jensenshannon": False}, "moved": {"psi": True, "jensenshannon": True}}
+
+
+def test_take_wrong_names_the_wrong_predictions_per_model():
+    models = {
+        "bin": ModelSettings(name="bin"),
+        "multi": ModelSettings(name="multi", task="multiclass"),
+        "reg": ModelSettings(name="reg", task="regression", wrong_abs_error=1.0),
+        "reg_off": ModelSettings(name="reg_off", task="regression"),
+    }
+    truth, _ = _truth(models=models)
+    times = np.full(4, T0)
+    truth.add_predictions(_predictions(["b0", "b1", "b2", "b3"], times, ["1", "0", "1", "0"], model="bin"), _starts(times))
+    truth.add_predictions(_predictions(["m0", "m1", "m2"], times[:3], ["cat", "dog", "eel"], model="multi"), _starts(times[:3]))
+    truth.add_predictions(_predictions(["r0", "r1", "r2", "r3"], times, [10.0, 10.0, 10.0, 10.0], model="reg"), _starts(times))
+    truth.add_predictions(_predictions(["o0"], times[:1], [10.0], model="reg_off"), _starts(times[:1]))
+    assert truth.take_wrong() == {}
+    # b3's label comes before its prediction (early) and joins when the prediction does.
+    truth.add_labels(_labels(["b0", "b1", "b2", "m0", "m1", "m2", "r0", "r1", "r2", "r3", "o0", "x9"],
+                             [1, 1, "0", "cat", "cow", "eel", 10.5, 11.0, 8.2, "n/a", 50.0, 1], np.full(12, T0 + 5)))
+    # Regression: |error| 0.5 and exactly 1.0 are not wrong, 1.8 is; an invalid label is not.
+    assert truth.take_wrong() == {"bin": ["b1", "b2"], "multi": ["m1"], "reg": ["r2"]}
+    assert truth.take_wrong() == {}  # taken
+    truth.add_labels(_labels(["b9"], [0], [T0 + 6]))  # early
+    truth.add_predictions(_predictions(["b9"], [T0 + 7], ["1"], model="bin"), _starts([T0 + 7]))
+    assert truth.take_wrong() == {"bin": ["b9"]}
+
+
+def test_wrong_abs_error_is_for_regression_models_only():
+    from monitor.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=r"models\.0.*wrong_abs_error applies to task regression only"):
+        load_settings(None, models=[{"name": "m", "wrong_abs_error": 1.0}])
+    with pytest.raises(ConfigError, match=r"models\.0\.wrong_abs_error: Input should be greater than 0"):
+        load_settings(None, models=[{"name": "m", "task": "regression", "wrong_abs_error": 0}])
