@@ -1,6 +1,6 @@
 """Explanation throughput and its cost to ingest, as ratios measured in this process.
 
-    python bench/explain.py [--rows 4096] [--events 200000]
+    python bench/explain.py [--rows 4096] [--events 200000] [--broker-events 100000] [--skip-kafka]
 
 (a) explanations/s through driftd's workers (sampling, queue, process pool,
     encoding, additivity check, and each worker writing its rows to a SQLite
@@ -14,6 +14,9 @@
     SHAP off vs on at the default 1 % base rate and at a rate that saturates the
     pool (target: >= 90 %). Each side is the best of ``--repeats`` runs (default 3);
     the workers run at nice 19, as in the daemon.
+(c) the same through the daemon's Kafka consumer on the embedded broker (decode,
+    validate, windows, explain), SHAP off vs every row picked with the pool
+    saturated (target: >= 90 %), best of ``--repeats`` alternating runs.
 
 Machine load moves absolute numbers; the ratios are what to read.
 """
@@ -167,15 +170,92 @@ def bench_ingest(directory: Path, events: int, repeats: int = 3) -> None:
               f"({repeats} runs: explained {explained:.0f}, dropped {dropped:.0f})")
 
 
+def bench_broker(directory: Path, events: int, repeats: int = 3) -> None:
+    """(c) the daemon's consumer reading the embedded broker, SHAP off vs saturated."""
+    import orjson
+    from kafka import KafkaProducer
+
+    from monitor.broker import EmbeddedBroker
+    from monitor.consumer import Consumer
+
+    print(f"(c) embedded broker -> windows, {events} events: SHAP off vs saturating (every row picked)")
+    train = frame(20_000, 0)
+    train["target"] = target(train, 1)
+    path = train_demo_model(train, "target", directory / "broker.txt")
+    importances = global_importances(path, train.drop(columns=["target"]))
+    baseline = build_baseline(train.drop(columns=["target"]), "bench", "v1", importances=importances)
+    data = frame(events, 4)
+    records = data.to_dict(orient="records")
+    scores = np.random.default_rng(4).random(events)
+    with EmbeddedBroker() as broker:
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=50, batch_size=1 << 20)
+        for i, features in enumerate(records):
+            producer.send("bench.predictions", orjson.dumps({
+                "model": "bench", "model_version": "v1", "prediction_id": f"p{i}", "timestamp": T0 + i / 200.0,
+                "features": features, "prediction": int(scores[i] > 0.5), "scores": {"1": float(scores[i])},
+            }), key=b"bench")
+        producer.flush()
+        producer.close()
+
+        def run(group: str, explainer=None) -> float:
+            settings = load_settings(
+                None, models=[{"name": "bench"}], windows={"size_seconds": 300, "min_events": 100},
+                kafka={"bootstrap_servers": broker.bootstrap_servers, "predictions_topic": "bench.predictions",
+                       "group_id": group, "max_poll_records": 5000, "max_poll_interval_ms": 3000,
+                       "session_timeout_ms": 6000, "heartbeat_interval_ms": 500},
+                labels={"enabled": False}, checkpoint={"interval_seconds": 3600},
+            )
+            _, metrics, collector = create_metrics(100)
+            registry = BaselineRegistry(settings)
+            registry.add(baseline)
+            consumer = Consumer(settings, Pipeline(settings, metrics, collector, registry, explainer=explainer), metrics)
+            consumer.restored = True
+            consumer._connect()
+            counter = metrics.events.labels(model="bench", version="v1")
+            began = None
+            deadline = time.monotonic() + 300
+            try:
+                while counter._value.get() < events and time.monotonic() < deadline:
+                    consumer._iteration()
+                    if began is None and counter._value.get() > 0:
+                        began = time.perf_counter()
+            finally:
+                consumer._disconnect()
+            assert counter._value.get() == events, f"only {counter._value.get()} of {events} events ingested"
+            return events / (time.perf_counter() - began)
+
+        store = open_store(f"sqlite:///{directory / 'broker.db'}")
+        _, metrics, _ = create_metrics(10)
+        settings = ExplainSettings(enabled=True, workers=1, queue_size=1000, base_rate=1.0, max_per_second=1e9)
+        service = ExplainService(settings, {"bench": ModelSettings(name="bench", model_file=path)},
+                                 {"bench": baseline}, store, metrics)
+        try:
+            assert service.wait_ready(300)
+            # Alternating runs, best of each: load that comes and goes hits both sides.
+            runs = [(run(f"off-{r}"), run(f"on-{r}", service)) for r in range(repeats)]
+        finally:
+            service.close()
+            store.close()
+    off, on = max(r[0] for r in runs), max(r[1] for r in runs)
+    explained = metrics.registry.get_sample_value("driftd_explanations_total", {"model": "bench"}) or 0
+    dropped = metrics.registry.get_sample_value("driftd_explain_dropped_total", {"model": "bench", "reason": "queue_full"}) or 0
+    print(f"    off {off:9.0f} ev/s | on, saturating        {on:9.0f} ev/s | ratio {on / off:.2f} "
+          f"(best of {repeats}; explained {explained:.0f}, dropped {dropped:.0f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=4096)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--broker-events", type=int, default=100_000)
+    parser.add_argument("--skip-kafka", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bench_workers(Path(tmp), args.rows, args.repeats)
         bench_ingest(Path(tmp), args.events, args.repeats)
+        if not args.skip_kafka:
+            bench_broker(Path(tmp), args.broker_events, args.repeats)
 
 
 if __name__ == "__main__":
