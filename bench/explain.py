@@ -5,18 +5,23 @@
 (a) explanations/s through driftd's workers (sampling, queue, process pool,
     encoding, additivity check, and each worker writing its rows to a SQLite
     store, one transaction per task) vs calling ``shap.TreeExplainer`` directly
-    on the same batches in this process (target: overhead <= 25 % with one worker). XGBoost, 200 trees of depth 6,
-    20 features, batches of 256 rows. Workers run at the bench's own priority here
-    (in the daemon they are niced to 19), so that both sides get the same CPU.
+    on the same batches in this process (target: overhead <= 25 % with one worker).
+    XGBoost, 200 trees of depth 6, 20 features, batches of 256 rows. Each worker is
+    one core (its native thread pools capped at one thread); the direct call gets
+    as many threads as there are workers. Workers run at the bench's own priority
+    here (in the daemon they are niced to 19), so that both sides get the same CPU.
     Each side is the best of ``--repeats`` alternating runs.
 (b) in-process ingest events/s (``Pipeline.add_batch`` on columnar batches of
     5,000 events, 20 numeric + 5 categorical features, LightGBM demo model) with
     SHAP off vs on at the default 1 % base rate and at a rate that saturates the
-    pool (target: >= 90 %). Each side is the best of ``--repeats`` runs (default 3);
-    the workers run at nice 19, as in the daemon.
+    pool (target: >= 90 %). The workers run at nice 19, as in the daemon.
 (c) the same through the daemon's Kafka consumer on the embedded broker (decode,
     validate, windows, explain), SHAP off vs every row picked with the pool
-    saturated (target: >= 90 %), best of ``--repeats`` alternating runs.
+    saturated (target: >= 90 %).
+
+(b) and (c) alternate SHAP-off and SHAP-on runs ``--repeats`` times (default 5) and
+print the ratio of the best runs and the median of the per-pair ratios: on two
+shared cores single runs of the same code wander by ±15 %.
 
 Machine load moves absolute numbers; the ratios are what to read.
 """
@@ -24,9 +29,11 @@ Machine load moves absolute numbers; the ratios are what to read.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +88,7 @@ def batch_of(data: pd.DataFrame, model: str, first: int, numeric: list[str], cat
 def bench_workers(directory: Path, rows: int, repeats: int = 3) -> None:
     import shap
     import xgboost
+    from threadpoolctl import threadpool_limits
 
     print(f"(a) explanations/s: driftd workers vs shap.TreeExplainer directly, {rows} rows")
     train = frame(20_000, 0)[[f"x{i}" for i in range(N_NUMERIC)]]
@@ -95,11 +103,13 @@ def bench_workers(directory: Path, rows: int, repeats: int = 3) -> None:
     explainer = shap.TreeExplainer(xgboost.Booster(model_file=str(path)))
     explainer(batches[0].numeric[:8])  # warm up, as driftd's workers do
 
-    def direct() -> float:
-        began = time.perf_counter()
-        for batch in batches:
-            explainer(batch.numeric, check_additivity=False)
-        return rows / (time.perf_counter() - began)
+    def direct(threads: int) -> float:
+        # As many native threads as driftd gets worker processes (one core each).
+        with threadpool_limits(threads):
+            began = time.perf_counter()
+            for batch in batches:
+                explainer(batch.numeric, check_additivity=False)
+            return rows / (time.perf_counter() - began)
 
     def through_workers(workers: int, run: int) -> float:
         store = open_store(f"sqlite:///{directory / f'workers{workers}-{run}.db'}")
@@ -119,9 +129,9 @@ def bench_workers(directory: Path, rows: int, repeats: int = 3) -> None:
 
     for workers in (1, 2):
         # Alternating runs, best of each: load that comes and goes hits both sides.
-        runs = [(direct(), through_workers(workers, run)) for run in range(repeats)]
+        runs = [(direct(workers), through_workers(workers, run)) for run in range(repeats)]
         best_direct, best_through = max(r[0] for r in runs), max(r[1] for r in runs)
-        print(f"    shap direct {best_direct:8.0f} rows/s | driftd, {workers} worker(s) {best_through:8.0f} rows/s | "
+        print(f"    shap direct, {workers} thread(s) {best_direct:6.0f} rows/s | driftd, {workers} worker(s) {best_through:8.0f} rows/s | "
               f"ratio {best_through / best_direct:.2f} (overhead {best_direct / best_through - 1:+.0%}, best of {repeats})")
 
 
@@ -131,6 +141,19 @@ def _pipeline(baseline, explainer=None) -> Pipeline:
     registry = BaselineRegistry(settings)
     registry.add(baseline)
     return Pipeline(settings, metrics, collector, registry, explainer=explainer)
+
+
+def paired(off: Callable[[int], float], on: Callable[[int], float], repeats: int) -> tuple[float, float, float, float]:
+    """Alternating off/on runs: (best off, best on, median of the per-pair on/off ratios,
+    lowest pair ratio). Load that comes and goes hits both sides of a pair alike."""
+    pairs = [(off(r), on(r)) for r in range(repeats)]
+    ratios = [b / a for a, b in pairs]
+    return max(a for a, _ in pairs), max(b for _, b in pairs), statistics.median(ratios), min(ratios)
+
+
+def report(label: str, off: float, on: float, median: float, lowest: float, repeats: int, extra: str) -> None:
+    print(f"    off {off:9.0f} ev/s | on, {label:19s} {on:9.0f} ev/s | ratio of bests {on / off:.2f}, "
+          f"median pair {median:.2f} (lowest {lowest:.2f}; {repeats} pairs; {extra})")
 
 
 def bench_ingest(directory: Path, events: int, repeats: int = 3) -> None:
@@ -152,7 +175,6 @@ def bench_ingest(directory: Path, events: int, repeats: int = 3) -> None:
         pipeline.close_all()
         return events / (time.perf_counter() - began)
 
-    off = max(run() for _ in range(repeats))
     for label, base_rate, budget in (("1 % base rate", 0.01, 50.0), ("saturating (100 %)", 1.0, 1e9)):
         store = open_store(f"sqlite:///{directory / f'ingest{base_rate}.db'}")
         _, metrics, _ = create_metrics(10)
@@ -160,14 +182,13 @@ def bench_ingest(directory: Path, events: int, repeats: int = 3) -> None:
         service = ExplainService(settings, {"bench": ModelSettings(name="bench", model_file=path)},
                                  {"bench": baseline}, store, metrics)
         assert service.wait_ready(300)
-        on = max(run(service) for _ in range(repeats))
+        result = paired(lambda r: run(), lambda r: run(service), repeats)
         service.close()  # finishes what was queued
         store.close()
         explained = metrics.registry.get_sample_value("driftd_explanations_total", {"model": "bench"}) or 0
         dropped = sum(s.value for f in metrics.registry.collect() if f.name == "driftd_explain_dropped"
                       for s in f.samples if s.name.endswith("_total"))
-        print(f"    off {off:9.0f} ev/s | on, {label:19s} {on:9.0f} ev/s | ratio {on / off:.2f} "
-              f"({repeats} runs: explained {explained:.0f}, dropped {dropped:.0f})")
+        report(label, *result, repeats, f"explained {explained:.0f}, dropped {dropped:.0f}")
 
 
 def bench_broker(directory: Path, events: int, repeats: int = 3) -> None:
@@ -231,23 +252,20 @@ def bench_broker(directory: Path, events: int, repeats: int = 3) -> None:
                                  {"bench": baseline}, store, metrics)
         try:
             assert service.wait_ready(300)
-            # Alternating runs, best of each: load that comes and goes hits both sides.
-            runs = [(run(f"off-{r}"), run(f"on-{r}", service)) for r in range(repeats)]
+            result = paired(lambda r: run(f"off-{r}"), lambda r: run(f"on-{r}", service), repeats)
         finally:
             service.close()
             store.close()
-    off, on = max(r[0] for r in runs), max(r[1] for r in runs)
     explained = metrics.registry.get_sample_value("driftd_explanations_total", {"model": "bench"}) or 0
     dropped = metrics.registry.get_sample_value("driftd_explain_dropped_total", {"model": "bench", "reason": "queue_full"}) or 0
-    print(f"    off {off:9.0f} ev/s | on, saturating        {on:9.0f} ev/s | ratio {on / off:.2f} "
-          f"(best of {repeats}; explained {explained:.0f}, dropped {dropped:.0f})")
+    report("saturating (100 %)", *result, repeats, f"explained {explained:.0f}, dropped {dropped:.0f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=4096)
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--broker-events", type=int, default=100_000)
     parser.add_argument("--skip-kafka", action="store_true")
     args = parser.parse_args()

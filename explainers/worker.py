@@ -38,6 +38,7 @@ WORKER_NICENESS = 19
 _EXPLAINERS: dict[str, tuple[Any, FeatureEncoder] | Exception] = {}
 _STORE: Any = None  # this worker's own monitor.store.Store
 _STORE_ERROR = "the worker has no store"
+_THREAD_LIMIT: Any = None  # kept for the life of the process
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +86,33 @@ class WorkerResult:
     explanations: list[dict[str, Any]] | None = None
 
 
-def initialize(models: Sequence[WorkerModel], niceness: int = WORKER_NICENESS, store_url: str | None = None) -> None:
-    """Pool initializer: load and warm up every model's explainer, open the store."""
-    global _STORE, _STORE_ERROR
+def initialize(
+    models: Sequence[WorkerModel], niceness: int = WORKER_NICENESS, store_url: str | None = None, threads: int = 1
+) -> None:
+    """Pool initializer: load and warm up every model's explainer, open the store.
+
+    ``threads`` caps the native thread pools (OpenMP, BLAS) of this worker.
+    """
+    global _STORE, _STORE_ERROR, _THREAD_LIMIT
     # Ctrl-C reaches the whole process group; the daemon decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Explanations are best effort: when CPU is short, ingest wins and the bounded
-    # queue drops (and counts) what the workers cannot keep up with.
+    # queue drops (and counts) what the workers cannot keep up with. On Linux a
+    # background worker is also SCHED_IDLE: it runs only on CPU nothing else wants,
+    # and the scheduler places the daemon's and the broker's threads as if the core
+    # were free.
     try:
         os.nice(niceness)
+        if niceness > 0 and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except OSError:
         pass
+    # One worker, one core: XGBoost's and LightGBM's SHAP would otherwise start a
+    # thread per core in every worker and take the cores ingest runs on.
+    # ``explain.workers`` is the number of cores explanations may use.
+    from threadpoolctl import threadpool_limits
+
+    _THREAD_LIMIT = threadpool_limits(threads)
     from explainers.loading import load_model
     from explainers.shap_backend import make_explainer
 

@@ -386,3 +386,36 @@ def test_small_offers_linger_into_one_task_and_go_without_a_flush(trained: dict,
         # One task: its rows share the task's SHAP time per row.
         assert len({r.duration_ms for r in mine}) == 1
     store.close()
+
+
+def _cpu_ticks_by_thread(pid: int) -> dict[int, int]:
+    """User + system CPU time (clock ticks) of each thread of ``pid``."""
+    ticks = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks[int(tid)] = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return ticks
+
+
+def test_workers_are_background_processes_of_one_core_each(trained: dict, tmp_path: Path) -> None:
+    # Explanations take only CPU that ingest does not want: nice 19 and SCHED_IDLE,
+    # and one thread doing the work per worker (XGBoost's SHAP would otherwise run
+    # an OpenMP thread per core).
+    store = open_store(f"sqlite:///{tmp_path / 'driftd.db'}")
+    registry = CollectorRegistry()
+    with _service_of_a(trained, store, registry, task_rows=1000) as service:
+        assert service.wait_ready(180)
+        (pid,) = service.worker_pids
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+        before = _cpu_ticks_by_thread(pid)
+        for i in range(4):  # 4 tasks of 1,000 rows (the default queue holds 1,000)
+            assert service.offer(make_batch(inputs(1000, 9), "a", prefix=f"bg{i}-"), np.full(1000, WINDOW)) == 1000
+            assert service.flush(120)
+        assert registry.get_sample_value("driftd_explanations_total", {"model": "a"}) == 4000
+        after = _cpu_ticks_by_thread(pid)
+    store.close()
+    gained = sorted((ticks - before.get(tid, 0) for tid, ticks in after.items()), reverse=True)
+    assert gained[0] > 10, gained  # the task's work is seen (> 0.1 s)
+    assert all(ticks <= 2 for ticks in gained[1:]), f"CPU ticks per worker thread: {gained}"
