@@ -109,7 +109,10 @@ def initialize(
         pass
     # One worker, one core: XGBoost's and LightGBM's SHAP would otherwise start a
     # thread per core in every worker and take the cores ingest runs on.
-    # ``explain.workers`` is the number of cores explanations may use.
+    # ``explain.workers`` is the number of cores explanations may use. A limit only
+    # reaches the libraries loaded when it is set, so it is set again once the
+    # models are loaded (a forkserver started without our preload list imports the
+    # model libraries here).
     from threadpoolctl import threadpool_limits
 
     _THREAD_LIMIT = threadpool_limits(threads)
@@ -123,6 +126,7 @@ def initialize(
                 trust_pickle=spec.trust_pickle, trusted_types=spec.trusted_types,
             )
             explainer = make_explainer(loaded, spec.background)
+            _THREAD_LIMIT = threadpool_limits(threads)
             warm = spec.background[:1] if spec.background is not None else np.zeros((1, len(spec.encoder)))
             explainer.explain(warm, check=False)
             _EXPLAINERS[spec.name] = (explainer, spec.encoder)
