@@ -94,7 +94,9 @@ def test_known_shift_is_flagged_exactly(daemon: Daemon, kafka_bootstrap: str) ->
     while time.monotonic() < deadline:
         samples = scrape(daemon.http.port)
         accepted = sum(v for (name, _), v in samples.items() if name == "driftd_events_total")
-        if accepted >= expected_events and len(daemon.pipeline.recent) >= 2 * 2 * 3:
+        # The bad messages follow the good ones on the credit partition: wait for them too.
+        invalid = sum(v for (name, _), v in samples.items() if name == "driftd_invalid_events_total")
+        if accepted >= expected_events and invalid >= len(BAD_MESSAGES) and len(daemon.pipeline.recent) >= 2 * 2 * 3:
             break
         time.sleep(0.5)
     assert accepted == expected_events
