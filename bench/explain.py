@@ -135,8 +135,9 @@ def bench_workers(directory: Path, rows: int, repeats: int = 3) -> None:
               f"ratio {best_through / best_direct:.2f} (overhead {best_direct / best_through - 1:+.0%}, best of {repeats})")
 
 
-def _pipeline(baseline, explainer=None) -> Pipeline:
-    settings = load_settings(None, models=[{"name": "bench"}], windows={"size_seconds": 300, "min_events": 100})
+def _pipeline(baseline, explainer=None, **sections) -> Pipeline:
+    settings = load_settings(None, models=[{"name": "bench"}], windows={"size_seconds": 300, "min_events": 100},
+                             **sections)
     _, metrics, collector = create_metrics(100)
     registry = BaselineRegistry(settings)
     registry.add(baseline)
@@ -156,13 +157,29 @@ def report(label: str, off: float, on: float, median: float, lowest: float, repe
           f"median pair {median:.2f} (lowest {lowest:.2f}; {repeats} pairs; {extra})")
 
 
-def bench_ingest(directory: Path, events: int, repeats: int = 3) -> None:
-    print(f"(b) in-process ingest, {events} events in batches of 5,000: SHAP off vs on")
+def demo_model(path: Path):
+    """The LightGBM demo model trained on 20k rows, and its baseline with importances."""
     train = frame(20_000, 0)
     train["target"] = target(train, 1)
-    path = train_demo_model(train, "target", directory / "bench.txt")
-    importances = global_importances(path, train.drop(columns=["target"]))
-    baseline = build_baseline(train.drop(columns=["target"]), "bench", "v1", importances=importances)
+    train_demo_model(train, "target", path)
+    inputs = train.drop(columns=["target"])
+    return build_baseline(inputs, "bench", "v1", importances=global_importances(path, inputs))
+
+
+def explain_service(path: Path, baseline, store, base_rate: float, budget: float) -> tuple[ExplainService, object]:
+    """One worker (nice 19, as in the daemon) explaining model "bench"; and its metrics."""
+    _, metrics, _ = create_metrics(10)
+    settings = ExplainSettings(enabled=True, workers=1, queue_size=1000, base_rate=base_rate, max_per_second=budget)
+    service = ExplainService(settings, {"bench": ModelSettings(name="bench", model_file=path)},
+                             {"bench": baseline}, store, metrics)
+    assert service.wait_ready(300), "workers did not start"
+    return service, metrics
+
+
+def bench_ingest(directory: Path, events: int, repeats: int = 3) -> None:
+    print(f"(b) in-process ingest, {events} events in batches of 5,000: SHAP off vs on")
+    path = directory / "bench.txt"
+    baseline = demo_model(path)
     numeric, categorical = baseline.numeric_names, baseline.categorical_names
     data = frame(events, 3)
     batches = [batch_of(data.iloc[s:s + 5000], "bench", s, numeric, categorical) for s in range(0, events, 5000)]
@@ -177,11 +194,7 @@ def bench_ingest(directory: Path, events: int, repeats: int = 3) -> None:
 
     for label, base_rate, budget in (("1 % base rate", 0.01, 50.0), ("saturating (100 %)", 1.0, 1e9)):
         store = open_store(f"sqlite:///{directory / f'ingest{base_rate}.db'}")
-        _, metrics, _ = create_metrics(10)
-        settings = ExplainSettings(enabled=True, workers=1, queue_size=1000, base_rate=base_rate, max_per_second=budget)
-        service = ExplainService(settings, {"bench": ModelSettings(name="bench", model_file=path)},
-                                 {"bench": baseline}, store, metrics)
-        assert service.wait_ready(300)
+        service, metrics = explain_service(path, baseline, store, base_rate, budget)
         result = paired(lambda r: run(), lambda r: run(service), repeats)
         service.close()  # finishes what was queued
         store.close()
@@ -200,11 +213,8 @@ def bench_broker(directory: Path, events: int, repeats: int = 3) -> None:
     from monitor.consumer import Consumer
 
     print(f"(c) embedded broker -> windows, {events} events: SHAP off vs saturating (every row picked)")
-    train = frame(20_000, 0)
-    train["target"] = target(train, 1)
-    path = train_demo_model(train, "target", directory / "broker.txt")
-    importances = global_importances(path, train.drop(columns=["target"]))
-    baseline = build_baseline(train.drop(columns=["target"]), "bench", "v1", importances=importances)
+    path = directory / "broker.txt"
+    baseline = demo_model(path)
     data = frame(events, 4)
     records = data.to_dict(orient="records")
     scores = np.random.default_rng(4).random(events)
@@ -219,20 +229,17 @@ def bench_broker(directory: Path, events: int, repeats: int = 3) -> None:
         producer.close()
 
         def run(group: str, explainer=None) -> float:
-            settings = load_settings(
-                None, models=[{"name": "bench"}], windows={"size_seconds": 300, "min_events": 100},
+            pipeline = _pipeline(
+                baseline, explainer,
                 kafka={"bootstrap_servers": broker.bootstrap_servers, "predictions_topic": "bench.predictions",
                        "group_id": group, "max_poll_records": 5000, "max_poll_interval_ms": 3000,
                        "session_timeout_ms": 6000, "heartbeat_interval_ms": 500},
                 labels={"enabled": False}, checkpoint={"interval_seconds": 3600},
             )
-            _, metrics, collector = create_metrics(100)
-            registry = BaselineRegistry(settings)
-            registry.add(baseline)
-            consumer = Consumer(settings, Pipeline(settings, metrics, collector, registry, explainer=explainer), metrics)
+            consumer = Consumer(pipeline.settings, pipeline, pipeline.metrics)
             consumer.restored = True
             consumer._connect()
-            counter = metrics.events.labels(model="bench", version="v1")
+            counter = pipeline.metrics.events.labels(model="bench", version="v1")
             began = None
             deadline = time.monotonic() + 300
             try:
@@ -246,12 +253,8 @@ def bench_broker(directory: Path, events: int, repeats: int = 3) -> None:
             return events / (time.perf_counter() - began)
 
         store = open_store(f"sqlite:///{directory / 'broker.db'}")
-        _, metrics, _ = create_metrics(10)
-        settings = ExplainSettings(enabled=True, workers=1, queue_size=1000, base_rate=1.0, max_per_second=1e9)
-        service = ExplainService(settings, {"bench": ModelSettings(name="bench", model_file=path)},
-                                 {"bench": baseline}, store, metrics)
+        service, metrics = explain_service(path, baseline, store, base_rate=1.0, budget=1e9)
         try:
-            assert service.wait_ready(300)
             result = paired(lambda r: run(f"off-{r}"), lambda r: run(f"on-{r}", service), repeats)
         finally:
             service.close()

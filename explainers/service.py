@@ -230,7 +230,6 @@ class ExplainService:
         self._unwritten = 0
         self._done: deque[tuple[_Task, Future | None]] = deque()
         self._done_ready = threading.Event()
-        self._written = 0
         metrics.explain_queue_capacity.set(self.capacity)
         metrics.explain_queue_depth.set(0)
         specs = [m.spec for m in self._models.values() if m.spec is not None]
@@ -584,7 +583,6 @@ class ExplainService:
         event_times = np.concatenate([chunk.batch.event_times for chunk in task.chunks])
         observe_many(self.metrics.explain_latency, np.maximum(0.0, result.stored_at - event_times))
         self.metrics.explanations.labels(model=task.model).inc(task.rows)
-        self._written += task.rows
         return []
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
@@ -600,7 +598,6 @@ class ExplainService:
         observe_many(self.metrics.explain_latency, np.maximum(0.0, now - np.array([row["event_time"] for row in rows])))
         for model in {row["model"] for row in rows}:
             self.metrics.explanations.labels(model=model).inc(sum(1 for row in rows if row["model"] == model))
-        self._written += len(rows)
 
     # -- attribution drift -----------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explainers.rows import group_sums
 from monitor.results import WindowKey
 
 __all__ = ["WindowAttributions"]
@@ -26,7 +25,7 @@ class WindowAttributions:
     """Sum of |SHAP| and explanation count per window (thread-safe).
 
     >>> sums = WindowAttributions(max_windows=2)
-    >>> sums.add("m", "v1", ["", ""], np.array([0.0, 0.0]), ["a", "b"], np.array([[1.0, -2.0], [3.0, 0.0]]))
+    >>> sums.add_sums("m", "v1", "", 0.0, ["a", "b"], np.array([4.0, 2.0]), 2)
     >>> sums.mean(WindowKey("m", "v1", ""), 0.0)
     ({'a': 2.0, 'b': 1.0}, 2)
     """
@@ -36,19 +35,6 @@ class WindowAttributions:
         self._sums: OrderedDict[WindowId, tuple[list[str], np.ndarray, int]] = OrderedDict()
         self._changed: set[WindowId] = set()
         self._lock = threading.Lock()
-
-    def add(
-        self,
-        model: str,
-        version: str,
-        segments: Sequence[str],
-        window_starts: np.ndarray,
-        names: Sequence[str],
-        values: np.ndarray,
-    ) -> None:
-        """Add the |SHAP| rows ``values`` (rows × features, columns named ``names``)."""
-        for (segment, start), (total, count) in group_sums(segments, window_starts, np.abs(values)).items():
-            self.add_sums(model, version, segment, start, names, total, count)
 
     def add_sums(
         self,

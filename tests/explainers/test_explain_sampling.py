@@ -19,6 +19,7 @@ from explainers.sampling import (
     most_important,
     sampling_keys,
 )
+from explainers.rows import group_sums
 from explainers.window_attribution import WindowAttributions
 from monitor.results import WindowKey
 
@@ -147,12 +148,18 @@ def test_recent_rows_are_bounded_and_found_by_id() -> None:
 
 def test_window_sums_are_bounded_and_report_changes() -> None:
     sums = WindowAttributions(max_windows=3)
+
+    def add(segments: list[str], window_starts: np.ndarray, values: np.ndarray) -> None:
+        # As the worker sums a task's rows per window and the collector adds the sums.
+        for (segment, start), (total, count) in group_sums(segments, window_starts, np.abs(values)).items():
+            sums.add_sums("m", "v", segment, start, ["a", "b"], total, count)
+
     values = np.array([[1.0, -1.0], [-3.0, 1.0]])
     for start in (0.0, 60.0, 120.0, 180.0):
-        sums.add("m", "v", ["", "eu"], np.array([start, start]), ["a", "b"], values)
+        add(["", "eu"], np.array([start, start]), values)
     assert sums.mean(WindowKey("m", "v", ""), 0.0) is None  # only the 3 newest windows are kept
     assert sums.mean(WindowKey("m", "v", "eu"), 180.0) == ({"a": 3.0, "b": 1.0}, 1)
-    sums.add("m", "v", [""], np.array([180.0]), ["a", "b"], np.array([[3.0, 3.0]]))
+    add([""], np.array([180.0]), np.array([[3.0, 3.0]]))
     assert sums.mean(WindowKey("m", "v", ""), 180.0) == ({"a": 2.0, "b": 2.0}, 2)
     changed = sums.take_changed()
     assert (WindowKey("m", "v", ""), 180.0) in changed and len(changed) <= 3

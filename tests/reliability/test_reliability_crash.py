@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from kafka import KafkaProducer
-from tests.reliability.reliability_helpers import DriftdProcess, metrics_port, write_config
+from tests.reliability.reliability_helpers import DriftdProcess, write_config
 from sqlalchemy import create_engine, text
 
 from monitor.simulate import Scenario, encode, prediction_events
