@@ -29,9 +29,16 @@ from typing import Any
 
 from monitor.config import Settings
 
-__all__ = ["ALERT_NAME_MATCHER", "alertmanager_config", "incidents_url"]
+__all__ = ["ALERT_NAME_MATCHER", "ALERT_NAME_PATTERN", "GROUP_BY", "TIMINGS", "alertmanager_config",
+           "incidents_url"]
 
-ALERT_NAME_MATCHER = 'alertname=~"Driftd.+"'
+ALERT_NAME_PATTERN = "Driftd.+"
+ALERT_NAME_MATCHER = f'alertname=~"{ALERT_NAME_PATTERN}"'
+# One notification per alert and model (features of one model are batched).
+GROUP_BY = ("alertname", "job", "model")
+# Notification timings shared with the Grafana notification policy (alerts.grafana).
+TIMINGS = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h",
+           "pager_repeat_interval": "1h"}
 RECEIVER_PATH = "/api/v1/alerts"
 
 
@@ -52,10 +59,10 @@ def alertmanager_config(
     ticket_url: str,
     incidents_receiver_url: str | None = None,
     *,
-    group_wait: str = "30s",
-    group_interval: str = "5m",
-    repeat_interval: str = "4h",
-    pager_repeat_interval: str = "1h",
+    group_wait: str = TIMINGS["group_wait"],
+    group_interval: str = TIMINGS["group_interval"],
+    repeat_interval: str = TIMINGS["repeat_interval"],
+    pager_repeat_interval: str = TIMINGS["pager_repeat_interval"],
     resolve_timeout: str = "5m",
 ) -> dict[str, Any]:
     """The Alertmanager configuration as a mapping (dump it with :func:`alerts.rules.dump_yaml`).
@@ -93,8 +100,7 @@ def alertmanager_config(
         "global": {"resolve_timeout": resolve_timeout},
         "route": {
             "receiver": "null",
-            # One notification per alert and model (features of one model are batched).
-            "group_by": ["alertname", "job", "model"],
+            "group_by": list(GROUP_BY),
             "group_wait": group_wait,
             "group_interval": group_interval,
             "repeat_interval": repeat_interval,

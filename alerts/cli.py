@@ -20,7 +20,9 @@ import typer
 app = typer.Typer(no_args_is_help=True)
 
 ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="driftd.yaml", exists=True, dir_okay=False)
+    Optional[Path],
+    typer.Option("--config", "-c", help="driftd.yaml (default: built-in defaults and DRIFTD_* "
+                 "variables; see examples/driftd.yaml)", exists=True, dir_okay=False),
 ]
 JobOption = Annotated[
     Optional[str], typer.Option("--job", help="Prometheus job name that scrapes driftd (default: alerts.job in the configuration, driftd).")
@@ -38,16 +40,23 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _settings(config: Path):
+def _settings(config: Path | None):
     from monitor.config import ConfigError, load_settings
 
+    if config is None:
+        typer.echo(
+            "note: no --config given: using the default settings (job driftd, 5m windows, "
+            "links to 127.0.0.1); pass --config driftd.yaml to follow your configuration and "
+            "to check that each configured model sends events (DriftdNoEvents)",
+            err=True,
+        )
     try:
         return load_settings(config)
     except ConfigError as error:
         _fail(str(error), code=2)
 
 
-def _rule_files(config: Path, job: str | None, rate_window: str | None) -> dict[str, str]:
+def _rule_files(config: Path | None, job: str | None, rate_window: str | None) -> dict[str, str]:
     from alerts.catalogue import RuleOptions
     from alerts.errors import AlertsError
     from alerts.rules import generate_rule_files
@@ -62,10 +71,10 @@ def _rule_files(config: Path, job: str | None, rate_window: str | None) -> dict[
 
 @app.command()
 def generate(
-    config: ConfigOption,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Directory to write the rule files into.")
     ],
+    config: ConfigOption = None,
     job: JobOption = None,
     rate_window: RateOption = None,
 ) -> None:
@@ -104,10 +113,10 @@ def test_rules(
 
 @app.command()
 def push(
-    config: ConfigOption,
     rules_dir: Annotated[
         Path, typer.Option("--rules-dir", help="Directory Prometheus loads rules from.")
     ],
+    config: ConfigOption = None,
     prometheus_url: Annotated[
         str | None,
         typer.Option(
@@ -149,7 +158,6 @@ def push(
 
 @app.command()
 def alertmanager(
-    config: ConfigOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write (alertmanager.yml).")],
     pager_url: Annotated[str, typer.Option("--pager-url", help="Webhook that pages (critical).")],
     ticket_url: Annotated[
@@ -168,6 +176,7 @@ def alertmanager(
     amtool: Annotated[
         str | None, typer.Option("--amtool", help="Path of amtool (default: PATH).")
     ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Write the Alertmanager config (critical pages, warning tickets, info nobody)."""
     from alerts.alertmanager import alertmanager_config

@@ -10,7 +10,6 @@ from alerts.spec import (
     Series,
     base_labels,
     model_labels,
-    rate_suffix,
     sel,
     where,
 )
@@ -228,7 +227,6 @@ def drift_alerts(ctx: Context) -> list[AlertSpec]:
 
 def quality_alerts(ctx: Context) -> list[AlertSpec]:
     options = ctx.options
-    rate = rate_suffix(options)
     feature = {**model_labels(ctx), "feature": "country"}
     reasons = "|".join(SCHEMA_REASONS)
     model_only = {**base_labels(ctx), "model": "fraud"}
@@ -286,7 +284,11 @@ def quality_alerts(ctx: Context) -> list[AlertSpec]:
             group="driftd-quality",
             severity="warning",
             scope="pipeline",
-            expr=f'driftd:invalid_events:{rate}{{reason=~"{reasons}"}} > 0',
+            # The recording rule's sum, filtered before summing (Grafana rules inline it).
+            expr=(
+                f"sum by (job, instance, reason) "
+                f'(rate(driftd_invalid_events_total{{reason=~"{reasons}"}}[{options.rate_window}])) > 0'
+            ),
             summary="Producers send events that break the event contract",
             describe=lambda r: (
                 f"driftd at {r.label('instance')} dead-letters {r.value()} events/s with reason "

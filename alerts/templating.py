@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["WINDOW_END_METRIC", "Expected", "GoTemplate", "Renderer"]
+__all__ = ["WINDOW_END_METRIC", "Expected", "GoTemplate", "GrafanaTemplate", "Renderer"]
 
 WINDOW_END_METRIC = "driftd_window_end_timestamp_seconds"
 
@@ -69,6 +69,41 @@ class GoTemplate:
         return (
             f"{{{{ with printf `{query}` $labels.model $labels.version $labels.segment | query }}}}"
             f'&{name}={{{{ . | first | value | printf "%.0f" }}}}{{{{ end }}}}'
+        )
+
+
+class GrafanaTemplate(GoTemplate):
+    """Renders the same annotations for Grafana-managed rules.
+
+    Grafana expands annotations with Prometheus's template engine, but ``query`` is a
+    no-op there and the value of a query is ``$values.<refId>.Value``. Window times
+    therefore come from ``window_ref``, a query with the alert's labels whose value is
+    the end of the alert's last closed window (0 when unknown), and from one Grafana
+    math expression per (offset, scale) that this renderer hands out in
+    :attr:`window_terms` (ref id -> expression).
+    """
+
+    def __init__(self, value_ref: str = "A", window_ref: str = "W") -> None:
+        self.value_ref = value_ref
+        self.window_ref = window_ref
+        self.window_terms: dict[str, str] = {}
+
+    def value(self, fmt: str = "%.3f") -> str:
+        return f'{{{{ printf "{fmt}" $values.{self.value_ref}.Value }}}}'
+
+    def window_time(self, name: str, offset: float, scale: float) -> str:
+        expression = f"${self.window_ref}"
+        if offset:
+            expression = f"{expression} {'+' if offset > 0 else '-'} {abs(offset):g}"
+        if scale != 1:
+            expression = f"({expression}) * {scale:g}"
+        ref = next((r for r, e in self.window_terms.items() if e == expression), None)
+        if ref is None:
+            ref = f"{self.window_ref}{len(self.window_terms) + 1}"
+            self.window_terms[ref] = expression
+        return (
+            f"{{{{ if gt $values.{self.window_ref}.Value 0.0 }}}}"
+            f'&{name}={{{{ printf "%.0f" $values.{ref}.Value }}}}{{{{ end }}}}'
         )
 
 

@@ -31,6 +31,7 @@ from dashboards.model import model_dashboard
 from dashboards.overview import overview_dashboard
 from dashboards.panels import DATASOURCE_UID
 from dashboards.pipeline import pipeline_dashboard
+from dashboards.uids import FOLDER_TITLE, FOLDER_UID
 from monitor.config import Settings
 
 __all__ = [
@@ -45,8 +46,6 @@ __all__ = [
     "write_json",
 ]
 
-FOLDER_UID = "driftd"
-FOLDER_TITLE = "driftd"
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 
 # Order is the order of the README table and of ``push`` output.

@@ -22,6 +22,8 @@ from grafana_foundation_sdk.models import dashboard as dash_models
 from grafana_foundation_sdk.models import heatmap as heatmap_models
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from dashboards.uids import DATASOURCE_UID
+
 __all__ = [
     "DATASOURCE",
     "DATASOURCE_UID",
@@ -40,8 +42,7 @@ __all__ = [
     "timeseries",
 ]
 
-# The provisioned datasource's uid; the $datasource variable defaults to it.
-DATASOURCE_UID = "driftd-prometheus"
+# The provisioned datasource's uid (dashboards.uids); the $datasource variable defaults to it.
 DATASOURCE_VARIABLE = "datasource"
 DATASOURCE = dash_models.DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VARIABLE}}}")
 

@@ -23,7 +23,7 @@ from dashboards.errors import (
     GrafanaUnreachableError,
 )
 
-__all__ = ["PushedDashboard", "push_dashboards"]
+__all__ = ["PushedDashboard", "call_grafana", "ensure_folder", "grafana_api", "push_dashboards"]
 
 TOKEN_ENV = "GRAFANA_TOKEN"
 
@@ -38,7 +38,7 @@ class PushedDashboard:
     url: str
 
 
-def _client(grafana_url: str, token: str, timeout: float) -> Any:
+def grafana_api(grafana_url: str, token: str, timeout: float) -> Any:
     try:
         from grafana_client import GrafanaApi
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -48,7 +48,7 @@ def _client(grafana_url: str, token: str, timeout: float) -> Any:
     return GrafanaApi.from_url(grafana_url, credential=token, timeout=timeout)
 
 
-def _call(grafana_url: str, what: str, request, *args: Any, **kwargs: Any) -> Any:
+def call_grafana(grafana_url: str, what: str, request, *args: Any, **kwargs: Any) -> Any:
     """Run one grafana-client call and turn its failures into driftd errors."""
     from grafana_client.client import GrafanaException, GrafanaTimeoutError
     from niquests.exceptions import RequestException
@@ -73,7 +73,7 @@ def _call(grafana_url: str, what: str, request, *args: Any, **kwargs: Any) -> An
         raise GrafanaUnreachableError(f"cannot reach Grafana at {grafana_url} ({what}): {exc}") from exc
 
 
-def _ensure_folder(api: Any, grafana_url: str, uid: str, title: str) -> None:
+def ensure_folder(api: Any, grafana_url: str, uid: str, title: str) -> None:
     from grafana_client.client import GrafanaClientError
 
     def existing() -> Any:
@@ -84,8 +84,8 @@ def _ensure_folder(api: Any, grafana_url: str, uid: str, title: str) -> None:
                 return None
             raise
 
-    if _call(grafana_url, f"reading folder {uid!r}", existing) is None:
-        _call(grafana_url, f"creating folder {title!r}", api.folder.create_folder, title, uid=uid)
+    if call_grafana(grafana_url, f"reading folder {uid!r}", existing) is None:
+        call_grafana(grafana_url, f"creating folder {title!r}", api.folder.create_folder, title, uid=uid)
 
 
 def push_dashboards(
@@ -112,13 +112,13 @@ def push_dashboards(
     if not token:
         raise GrafanaAuthError(f"no Grafana token: set ${TOKEN_ENV} to a service-account token")
     base = grafana_url.rstrip("/")
-    api = _client(base, token, timeout)
-    _ensure_folder(api, base, folder_uid, folder_title)
+    api = grafana_api(base, token, timeout)
+    ensure_folder(api, base, folder_uid, folder_title)
     pushed = []
     for model in models:
         payload = {"dashboard": {**model, "id": None}, "folderUid": folder_uid,
                    "overwrite": True, "message": message}
-        answer = _call(base, f"saving dashboard {model['uid']!r}", api.dashboard.update_dashboard,
+        answer = call_grafana(base, f"saving dashboard {model['uid']!r}", api.dashboard.update_dashboard,
                        payload)
         if not isinstance(answer, dict) or "url" not in answer:
             raise GrafanaPushError(f"Grafana at {base} answered saving {model['uid']!r} "

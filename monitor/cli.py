@@ -12,6 +12,7 @@ import sys
 import typer
 
 from alerts.cli import app as rules_app
+from alerts.grafana_cli import grafana_generate, grafana_push
 from dashboards.cli import app as dashboards_app
 from dashboards.app_cli import run_app
 from monitor.baseline_cli import app as baseline_app
@@ -32,6 +33,8 @@ app.command("compare")(compare)
 app.command("app")(run_app)
 app.command("sidecar")(sidecar)
 app.add_typer(baseline_app, name="baseline", help="Build and inspect reference profiles.")
+rules_app.command("grafana")(grafana_generate)
+rules_app.command("grafana-push")(grafana_push)
 app.add_typer(rules_app, name="rules", help="Generate, test and push Prometheus alert rules.")
 app.add_typer(dashboards_app, name="dashboards", help="Generate and push Grafana dashboards.")
 app.add_typer(store_app, name="store", help="Migrate the store and apply retention.")
