@@ -16,6 +16,9 @@ dashboards tests use. It checks every request against the documented API
 
 Requests that break the documented shape are answered 400 and listed in
 ``violations`` so that a test can assert there were none.
+
+``/api/v1/provisioning/...`` (alerting provisioning) is answered by
+:class:`tests.alerts.grafana_fake_provisioning.Provisioning`.
 """
 
 from __future__ import annotations
@@ -46,10 +49,12 @@ class FakeGrafana:
     requests: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    provisioning: Any = None
 
     def handle(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
         payload = None
-        if method == "POST":
+        path, _, query = path.partition("?")
+        if method in ("POST", "PUT"):
             if not headers.get("Content-Type", "").startswith("application/json"):
                 return self._violation(f"{path}: Content-Type {headers.get('Content-Type')!r}")
             try:
@@ -64,9 +69,14 @@ class FakeGrafana:
         role = self.tokens.get(auth.removeprefix("Bearer "))
         if role is None:
             return 401, {"message": "invalid API key"}
-        if method == "POST" and role != "Editor":
+        if method != "GET" and role != "Editor":
             return 403, {"message": "You'll need additional permissions to perform this action. "
                                     "Permissions needed: dashboards:create"}
+        if path.startswith("/api/v1/provisioning/") and self.provisioning is not None:
+            status, reply = self.provisioning.handle(method, path, query, headers, payload, self)
+            if status == 400 and isinstance(reply, dict) and reply.get("violation"):
+                return self._violation(reply["message"])
+            return status, reply
         if method == "GET" and path.startswith("/api/folders/"):
             folder = self.folders.get(path.removeprefix("/api/folders/"))
             return (200, folder) if folder else (404, {"message": "folder not found"})
@@ -125,13 +135,15 @@ class FakeGrafana:
 @contextmanager
 def fake_grafana() -> Iterator[FakeGrafana]:
     """Serve a :class:`FakeGrafana` on a free loopback port in a thread."""
-    grafana = FakeGrafana()
+    from tests.alerts.grafana_fake_provisioning import Provisioning
+
+    grafana = FakeGrafana(provisioning=Provisioning())
 
     class Handler(BaseHTTPRequestHandler):
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             status, reply = grafana.handle(method, self.path, self.headers, self.rfile.read(length))
-            data = json.dumps(reply).encode()
+            data = b"" if status == 204 else json.dumps(reply).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -143,6 +155,12 @@ def fake_grafana() -> Iterator[FakeGrafana]:
 
         def do_POST(self) -> None:
             self._serve("POST")
+
+        def do_PUT(self) -> None:
+            self._serve("PUT")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
 
         def log_message(self, format: str, *args: object) -> None:
             return
