@@ -17,6 +17,7 @@ from dashboards.cli import app as dashboards_app
 from dashboards.app_cli import run_app
 from monitor.baseline_cli import app as baseline_app
 from monitor.commands import compare, demo, run
+from monitor.init_cli import init
 from monitor.sidecar.cli import sidecar
 from monitor.store.cli import app as store_app
 
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.command("run")(run)
 app.command("demo")(demo)
+app.command("init")(init)
 app.command("compare")(compare)
 app.command("app")(run_app)
 app.command("sidecar")(sidecar)

@@ -106,6 +106,8 @@ def produce(run: DemoRun, bootstrap: str, topic_prefix: str, pause: float = 0.8,
             producer.flush(timeout=10)
             if window == N_WINDOWS // 2:
                 _bad_input(producer, predictions, run.start)
+            if window == N_WINDOWS - 1:  # a second one: rate() needs the counter to grow
+                _type_error(producer, predictions, window_start)
             if between_windows is not None:
                 between_windows(window)
             time.sleep(pause)
@@ -123,6 +125,14 @@ def _bad_input(producer: object, topic: str, start: float) -> None:
     send(topic, orjson.dumps({"model": MODEL, "features": {}}))  # schema: fields missing
     send(topic, orjson.dumps({"model": "nobody", "model_version": "v1", "prediction_id": "x",
                               "timestamp": start + 100, "features": {"a": 1}, "prediction": 1}))
+    _type_error(producer, topic, start + 100)
     late, _ = prediction_events(Scenario(model=MODEL, version=VERSION, seed=5), start, 20, RATE, seed=7)
     for event in late:
         send(topic, orjson.dumps(event), key=MODEL.encode())
+
+
+def _type_error(producer: object, topic: str, at: float) -> None:
+    """A numeric feature sent as text: counted as a type error, the value as missing."""
+    typed, _ = prediction_events(Scenario(model=MODEL, version=VERSION, seed=6), at, 1, RATE, seed=8)
+    typed[0]["features"]["num_0"] = "not a number"
+    producer.send(topic, orjson.dumps(typed[0]), key=MODEL.encode())  # type: ignore[attr-defined]
