@@ -17,6 +17,7 @@ from dashboards.cli import app as dashboards_app
 from dashboards.app_cli import run_app
 from monitor.baseline_cli import app as baseline_app
 from monitor.commands import compare, demo, run
+from monitor.deploy_cli import app as deploy_app
 from monitor.init_cli import init
 from monitor.sidecar.cli import sidecar
 from monitor.store.cli import app as store_app
@@ -39,6 +40,7 @@ rules_app.command("grafana")(grafana_generate)
 rules_app.command("grafana-push")(grafana_push)
 app.add_typer(rules_app, name="rules", help="Generate, test and push Prometheus alert rules.")
 app.add_typer(dashboards_app, name="dashboards", help="Generate and push Grafana dashboards.")
+app.add_typer(deploy_app, name="deploy", help="Kubernetes manifests and a docker-compose stack.")
 app.add_typer(store_app, name="store", help="Migrate the store and apply retention.")
 
 
