@@ -125,7 +125,7 @@ def _daemon(settings: Settings, image: str, service: str) -> list[dict[str, Any]
     return [deployment, svc]
 
 
-def _monitoring(settings: Settings, options: RuleOptions, service: str) -> list[dict[str, Any]]:
+def _monitoring(settings: Settings, options: RuleOptions) -> list[dict[str, Any]]:
     monitor = {
         "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
         "metadata": _meta("driftd", "daemon"),
@@ -138,7 +138,6 @@ def _monitoring(settings: Settings, options: RuleOptions, service: str) -> list[
         "metadata": _meta("driftd", "alerts"),
         "spec": rule_groups(settings, options),
     }
-    del service  # the job label is the Service's name, alerts.job
     return [monitor, rules]
 
 
@@ -203,7 +202,7 @@ def kubernetes_manifests(settings: Settings, config_text: str, *, image: str, pa
     files = {
         "config.yaml": [config],
         "driftd.yaml": _daemon(settings, image, service),
-        "monitoring.yaml": _monitoring(settings, options, service),
+        "monitoring.yaml": _monitoring(settings, options),
         "dashboards.yaml": _dashboards(settings, options, pager_url, ticket_url),
         "app.yaml": _app(settings, image),
         "explain-worker.yaml": _explain(settings, image),
