@@ -15,7 +15,7 @@ from alerts.cli import app as rules_app
 from dashboards.cli import app as dashboards_app
 from dashboards.app_cli import run_app
 from monitor.baseline_cli import app as baseline_app
-from monitor.commands import compare, demo, run
+from monitor.commands import broker, compare, demo, methods, run
 from monitor.sidecar.cli import sidecar
 from monitor.store.cli import app as store_app
 
@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 app.command("run")(run)
 app.command("demo")(demo)
+app.command("broker")(broker)
+app.command("methods")(methods)
 app.command("compare")(compare)
 app.command("app")(run_app)
 app.command("sidecar")(sidecar)

@@ -35,7 +35,7 @@ from monitor.config import Settings
 
 __all__ = [
     "FINDING_COLUMNS", "LOOKBACK_WINDOWS", "LOWER_IS_BETTER", "Finding", "calibration_worse",
-    "find_problems", "performance_dropped",
+    "find_problems", "performance_dropped", "worst_metric",
 ]
 
 # Performance metrics where a larger value is worse; every other metric drops as the model gets worse.
@@ -94,16 +94,15 @@ def performance_dropped(metric: str, raw: Any, baseline: Any, tolerance: float) 
     False
     >>> performance_dropped("log_loss", [0.9, 0.8, 1.0], 0.5, 0.05)
     True
+    >>> performance_dropped("log_loss", [0.9, float("nan"), float("nan")], 0.5, 0.05)
+    False
     """
-    value, lower, upper = _triple(raw)
+    _, lower, upper = _triple(raw)
     base = _number(baseline)
-    if math.isnan(base) or math.isnan(value):
-        return False
+    # A bound that is undefined (too few labels) decides nothing, as in Prometheus.
     if metric in LOWER_IS_BETTER:
-        bound = value if math.isnan(lower) else lower
-        return bound > base * (1 + tolerance)
-    bound = value if math.isnan(upper) else upper
-    return bound < base * (1 - tolerance)
+        return lower > base * (1 + tolerance)
+    return upper < base * (1 - tolerance)
 
 
 def _performance_limit(metric: str, baseline: float, tolerance: float) -> float:
