@@ -38,28 +38,29 @@ def scenarios(start: float) -> list[Scenario]:
     ]
 
 
-def fill_problem_store(url: str, now: float | None = None) -> dict[str, float]:
-    """Write the windows; returns the event-time start of the first window and of the drift."""
+def run_pipeline(sink, now: float | None = None, importances: dict[str, float] | None = None):
+    """Push the two models' windows through a real pipeline; returns (pipeline, registry, start).
+
+    ``sink`` receives every report (``None``: none); ``importances`` become the
+    credit baseline's SHAP importances.
+    """
     now = time.time() if now is None else now
     start = (now // WINDOW - N_WINDOWS - 1) * WINDOW
     models = scenarios(start)
     settings = load_settings(
         None, models=[{"name": m.model} for m in models],
         windows={"size_seconds": WINDOW, "allowed_lateness_seconds": 0, "min_events": 100},
-        store={"url": url},
     )
-    store = open_store(url)
     registry, metrics, collector = create_metrics(100)
     baselines = BaselineRegistry(settings)
     for scenario in models:
         frame = training_frame(scenario, n=5_000)
-        baseline = build_baseline(frame, scenario.model, scenario.version, target="target",
-                                  prediction="prediction", score="score", source="training data")
+        baseline = build_baseline(frame, scenario.model, scenario.version, target="target", prediction="prediction",
+                                  score="score", source="training data",
+                                  importances=importances if scenario.model == "credit" else None)
         baselines.add(baseline)
-        store.save_baseline(baseline.model, baseline.version, baseline.to_dict())
     truth = GroundTruth(settings.labels, {m.name: m for m in settings.models}, baselines.get, metrics, float(WINDOW))
-    pipeline = Pipeline(settings, metrics, collector, baselines, sinks=[lambda r: store.write_reports([r])],
-                        truth=truth)
+    pipeline = Pipeline(settings, metrics, collector, baselines, sinks=[sink] if sink else [], truth=truth)
     per_window = int(WINDOW * RATE)
     for index in range(N_WINDOWS + 1):
         begin = start + index * WINDOW
@@ -70,5 +71,16 @@ def fill_problem_store(url: str, now: float | None = None) -> dict[str, float]:
         pipeline.close_due()
     pipeline.close_all()
     pipeline.apply_label_updates()
+    return pipeline, registry, start
+
+
+def fill_problem_store(url: str, now: float | None = None,
+                       importances: dict[str, float] | None = None) -> dict[str, float]:
+    """Write the windows and baselines; returns the event-time start of the first window and of the drift."""
+    store = open_store(url)
+    pipeline, _, start = run_pipeline(lambda r: store.write_reports([r]), now, importances)
+    for model, version in (("credit", "v1"), ("churn", "v3")):
+        baseline = pipeline.baselines.get(model, version)
+        store.save_baseline(model, version, baseline.to_dict())
     store.close()
     return {"start": start, "drift": start + DRIFT_FROM * WINDOW}

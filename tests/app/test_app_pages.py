@@ -215,13 +215,13 @@ def test_grafana_range_link_selects_model_range_and_feature(ids: dict[str, int])
     assert not at.error
     assert at.title[0].value == "Investigation: churn"
     assert at.selectbox(key="incident_feature").value == "age"
-    assert metric(at, "Windows with dataset drift") == "0 / 6"
-    assert metric(at, "Windows where age drifted") == "0 / 6"
+    assert metric(at, "Dataset drifted") == "0 / 6"
+    assert metric(at, "age drifted") == "0 / 6"
     assert metric(at, "Events") == f"{sum(1000 + i for i in range(6, 12)):,}"
     # The incident that overlaps the range is offered.
     # A range reaching "now" is cut at the newest window; the overlapping incident is offered.
     at = run(model="churn", **{"from": INCIDENT_START.isoformat(), "to": "now"})
-    assert metric(at, "Windows with dataset drift") == f"{DRIFT_WINDOWS[-1] - 12} / {N_WINDOWS - 13}"
+    assert metric(at, "Dataset drifted") == f"{DRIFT_WINDOWS[-1] - 12} / {N_WINDOWS - 13}"
     assert at.selectbox(key="related_incident").value == ids["churn"]
 
 

@@ -93,13 +93,13 @@ def _windows_summary(involved: pd.DataFrame, windows: pd.DataFrame, span: tuple 
     columns[0].metric("Events", f"{int(involved['n_events'].sum()):,}")
     columns[1].metric("Labels", f"{int(involved['n_labels'].sum()):,}")
     columns[2].metric("Max drift share", fmt_number(involved["drift_share"].max(), 2))
-    columns[3].metric("Windows with dataset drift", f"{int(involved['model_drifted'].sum())} / {len(involved)}",
-                      help="windows whose share of drifted features reached drift.drift_share_threshold")
+    columns[3].metric("Dataset drifted", f"{int(involved['model_drifted'].sum())} / {len(involved)}",
+                      help="windows involved whose share of drifted features reached drift.drift_share_threshold")
     if feature:
         rows = inv_results[inv_results["feature"] == feature]
         drifted = int(rows.groupby("window_id")["drifted"].any().sum()) if len(rows) else 0
-        columns[4].metric(f"Windows where {PSEUDO.get(feature, feature)} drifted", f"{drifted} / {len(involved)}",
-                          help="windows in which the alerted feature was flagged")
+        columns[4].metric(f"{PSEUDO.get(feature, feature)} drifted", f"{drifted} / {len(involved)}",
+                          help=f"windows involved in which {PSEUDO.get(feature, feature)} was flagged")
     frame = pd.DataFrame({"window_start": windows["window_start"], "value": windows["drift_share"]})
     st.plotly_chart(
         charts.metric_over_time(frame, "drift share", "Share of drifted features", span,
