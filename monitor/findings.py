@@ -35,7 +35,7 @@ from monitor.config import Settings
 
 __all__ = [
     "FINDING_COLUMNS", "LOOKBACK_WINDOWS", "LOWER_IS_BETTER", "Finding", "calibration_worse",
-    "find_problems", "performance_dropped", "worst_metric",
+    "find_problems", "performance_dropped", "pretty_feature", "worst_metric",
 ]
 
 # Performance metrics where a larger value is worse; every other metric drops as the model gets worse.
@@ -129,7 +129,7 @@ def calibration_worse(calibration: Mapping[str, Any] | None, baseline: Mapping[s
     return None
 
 
-def _pretty(feature: str) -> str:
+def pretty_feature(feature: str) -> str:
     """``__prediction_score__`` → ``prediction score``; input names as they are."""
     return feature.strip("_").replace("_", " ") if feature.startswith("__") else feature
 
@@ -193,8 +193,8 @@ class _Finder:
         ratios = [_number(r["score"]) / r["threshold"] if r["threshold"] else math.nan for r in newest]
         n_inputs = sum(1 for n in names if not n.startswith("__"))
         share = _number(row["drift_share"])
-        shown = [_pretty(n) for n in names]
-        detail = "; ".join(f"{_pretty(r['feature'])} {r['method']} {_number(r['score']):.3g} > {r['threshold']:.3g}"
+        shown = [pretty_feature(n) for n in names]
+        detail = "; ".join(f"{pretty_feature(r['feature'])} {r['method']} {_number(r['score']):.3g} > {r['threshold']:.3g}"
                            for r in newest[:6])
         return Finding(
             "critical" if row["model_drifted"] else "warning", "drift", *key,

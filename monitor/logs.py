@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import orjson
 
-from monitor.findings import worst_metric
+from monitor.findings import pretty_feature, worst_metric
 from monitor.results import WindowKey, WindowReport
 
 __all__ = ["FORMATS", "LEVELS", "JsonFormatter", "RateLimitedLog", "WindowLog", "configure_logging",
@@ -218,11 +218,11 @@ class WindowLog:
         now = {name for name, r in verdicts.items() if r.drifted}
         before: set[str] = state[1]
         for name in sorted(now - before):
-            self._transition("drift_started", report, name, verdicts[name], ">")
+            self._transition("drift_started", report, name, verdicts[name])
         for name in sorted(before - now):
             verdict = verdicts.get(name)
             if verdict is not None:  # not tested this window (e.g. no scores): keep the state
-                self._transition("drift_cleared", report, name, verdict, "≤")
+                self._transition("drift_cleared", report, name, verdict)
         state[1] = {n for n in before if n not in verdicts} | now
         if report.model_drifted != state[2]:
             event = "drift_started" if report.model_drifted else "drift_cleared"
@@ -233,13 +233,15 @@ class WindowLog:
                       feature="(model)", drift_share=report.drift_share, window_start=report.window_start)
             state[2] = report.model_drifted
 
-    def _transition(self, event: str, report: WindowReport, name: str, verdict: Any, sign: str) -> None:
-        log_event(self.logger, logging.WARNING, event, "%s: %s %s (%s %.4g %s %.4g) in window %s",
-                  event.replace("_", " "), _where(report.key), name, verdict.method, verdict.score, sign,
-                  verdict.threshold, _when(report.window_start, report.window_end),
+    def _transition(self, event: str, report: WindowReport, name: str, verdict: Any) -> None:
+        tested = f"{verdict.method} {verdict.score:.4g}, threshold {verdict.threshold:.4g}"
+        if verdict.p_value is not None:
+            tested += f", p-value {verdict.p_value:.2g}"
+        log_event(self.logger, logging.WARNING, event, "%s: %s %s (%s) in window %s", event.replace("_", " "),
+                  _where(report.key), pretty_feature(name), tested, _when(report.window_start, report.window_end),
                   model=report.key.model, version=report.key.version, segment=report.key.segment, feature=name,
                   method=verdict.method, score=verdict.score, threshold=verdict.threshold,
-                  window_start=report.window_start)
+                  p_value=verdict.p_value, window_start=report.window_start)
 
     def _labels(self, report: WindowReport, state: list[Any]) -> None:
         raw = {m: list(v) for m, v in report.performance.items()}

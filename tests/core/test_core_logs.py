@@ -67,8 +67,9 @@ def test_drift_start_and_clear_are_warnings_once_per_transition(caplog) -> None:
         ("num_0", logging.WARNING), ("num_1", logging.WARNING), ("(model)", logging.WARNING)]
     assert [r.driftd["feature"] for r in cleared] == ["num_0", "(model)"]
     assert cleared[0].driftd["window_start"] == T0 + 1200
-    assert "drift started: credit v1 region=eu num_0 (wasserstein 0.5 > 0.1)" in started[0].getMessage()
-    assert "drift cleared: credit v1 region=eu num_0 (wasserstein 0.02 ≤ 0.1)" in cleared[0].getMessage()
+    assert "drift started: credit v1 region=eu num_0 (wasserstein 0.5, threshold 0.1, p-value 0.001) in window " \
+        "2026-01-01 00:05–00:10 UTC" == started[0].getMessage()
+    assert "drift cleared: credit v1 region=eu num_0 (wasserstein 0.02, threshold 0.1" in cleared[0].getMessage()
 
 
 def test_performance_drop_and_recovery_follow_the_alert_rule(caplog) -> None:
