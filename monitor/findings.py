@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 from monitor.config import Settings
 
 __all__ = [
-    "FINDING_COLUMNS", "LOOKBACK_WINDOWS", "LOWER_IS_BETTER", "Finding", "calibration_worse",
+    "FINDING_COLUMNS", "LOOKBACK_WINDOWS", "LOWER_IS_BETTER", "Finding", "as_number", "calibration_worse",
     "find_problems", "performance_dropped", "pretty_feature", "worst_metric",
 ]
 
@@ -70,7 +70,8 @@ class Finding:
         return asdict(self)
 
 
-def _number(value: Any) -> float:
+def as_number(value: Any) -> float:
+    """``float(value)``, NaN for what is not a number (None, text, a list)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -80,7 +81,7 @@ def _number(value: Any) -> float:
 
 def _triple(raw: Any) -> tuple[float, float, float]:
     values = list(raw) if isinstance(raw, (list, tuple)) else [raw]
-    values = [_number(v) for v in values] + [math.nan, math.nan]
+    values = [as_number(v) for v in values] + [math.nan, math.nan]
     return values[0], values[1], values[2]
 
 
@@ -98,7 +99,7 @@ def performance_dropped(metric: str, raw: Any, baseline: Any, tolerance: float) 
     False
     """
     _, lower, upper = _triple(raw)
-    base = _number(baseline)
+    base = as_number(baseline)
     # A bound that is undefined (too few labels) decides nothing, as in Prometheus.
     if metric in LOWER_IS_BETTER:
         return lower > base * (1 + tolerance)
@@ -123,7 +124,7 @@ def calibration_worse(calibration: Mapping[str, Any] | None, baseline: Mapping[s
     """``(statistic, value, baseline)`` when the ECE exceeds the baseline's by more than ``increase``."""
     calibration, baseline = calibration or {}, baseline or {}
     for name in _ECE:
-        value, base = _number(calibration.get(name)), _number(baseline.get(name))
+        value, base = as_number(calibration.get(name)), as_number(baseline.get(name))
         if not (math.isnan(value) or math.isnan(base)):
             return (name, value, base) if value - base > increase else None
     return None
@@ -190,11 +191,11 @@ class _Finder:
             with_counts=False, drifted_only=True)}
         min_events = self.settings.windows.min_events
         since = _since(history, lambda w: None if w["n_events"] < min_events else w["window_start"] in flagged_in)
-        ratios = [_number(r["score"]) / r["threshold"] if r["threshold"] else math.nan for r in newest]
+        ratios = [as_number(r["score"]) / r["threshold"] if r["threshold"] else math.nan for r in newest]
         n_inputs = sum(1 for n in names if not n.startswith("__"))
-        share = _number(row["drift_share"])
+        share = as_number(row["drift_share"])
         shown = [pretty_feature(n) for n in names]
-        detail = "; ".join(f"{pretty_feature(r['feature'])} {r['method']} {_number(r['score']):.3g} > {r['threshold']:.3g}"
+        detail = "; ".join(f"{pretty_feature(r['feature'])} {r['method']} {as_number(r['score']):.3g} > {r['threshold']:.3g}"
                            for r in newest[:6])
         return Finding(
             "critical" if row["model_drifted"] else "warning", "drift", *key,
@@ -209,7 +210,7 @@ class _Finder:
         if metric is None:
             return None
         value, lower, upper = _triple(row["labelled_performance"][metric])
-        baseline = _number(row["labelled_baseline_performance"][metric])
+        baseline = as_number(row["labelled_baseline_performance"][metric])
 
         def holds(w: dict[str, Any]) -> bool | None:
             if not w["n_labels"] or metric not in (w["performance"] or {}):

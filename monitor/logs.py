@@ -146,8 +146,9 @@ class RateLimitedLog:
 
 
 def _when(start: float, end: float) -> str:
-    first = datetime.fromtimestamp(start, UTC)
-    return f"{first:%Y-%m-%d %H:%M}–{datetime.fromtimestamp(end, UTC):%H:%M} UTC"
+    clock = "%H:%M:%S" if start % 60 or end % 60 else "%H:%M"  # windows shorter than a minute
+    first, last = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+    return f"{first:%Y-%m-%d} {first.strftime(clock)}–{last.strftime(clock)} UTC"
 
 
 def _where(key: WindowKey) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from monitor.findings import as_number as _number
+
 __all__ = [
     "PSEUDO_FEATURES",
     "calibration_frame",
@@ -40,14 +42,6 @@ PERFORMANCE_ORDER = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_lo
 CALIBRATION_ORDER = ("ece", "ece_equal_width", "ece_equal_mass", "brier", "brier_score")
 # Columns of the heatmap; longer ranges are bucketed to keep the browser responsive.
 MAX_HEATMAP_COLUMNS = 288
-
-
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number
 
 
 def metric_names(maps: pd.Series, order: tuple[str, ...] = ()) -> list[str]:

@@ -8,7 +8,6 @@ receiver. AppTest runs the real pages on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
@@ -21,7 +20,7 @@ pytest.importorskip("plotly")
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 from tests.app.problem_store import DRIFT_FROM, WINDOW, fill_problem_store
-from tests.app.test_app_pages import findings_table, metric, run, table
+from tests.app.test_app_pages import chart, findings_table, metric, run, table
 
 from dashboards.app import STORE_URL_ENV, queries
 
@@ -143,20 +142,12 @@ def test_incident_page_ranks_the_alerted_feature_first(problems: dict) -> None:
     assert shapes and any(a.get("text") == "incident" for a in _annotations(at, "num_1: wasserstein per window"))
 
 
-def _chart(at: AppTest, title: str) -> dict:
-    for element in at.get("plotly_chart"):
-        spec = json.loads(element.proto.spec)
-        if title in str(spec["layout"].get("title", {}).get("text", "")):
-            return spec
-    raise AssertionError(f"no chart {title!r}")
-
-
 def _shapes(at: AppTest, title: str) -> list:
-    return _chart(at, title)["layout"].get("shapes", [])
+    return chart(at, title)["layout"].get("shapes", [])
 
 
 def _annotations(at: AppTest, title: str) -> list:
-    return _chart(at, title)["layout"].get("annotations", [])
+    return chart(at, title)["layout"].get("annotations", [])
 
 
 def test_range_link_has_no_incident_band_and_names_missing_explanations(problems: dict) -> None:

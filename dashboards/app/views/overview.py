@@ -32,24 +32,15 @@ def _map(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _value(what: str, value: float) -> str:
+def _shown(what: str, value: float, limit: bool = False) -> str:
+    """A finding's value (or, with ``limit``, the limit it crossed) in the finding's unit."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if what == "stale":
-        return f"{value / 60:.0f} min"
+        return f"{value:g} s" if limit else f"{value / 60:.0f} min"
     if what == "drift":
         return f"{value:.2f}× threshold"
     return f"{value:.3f}"
-
-
-def _limit(what: str, limit: float) -> str:
-    if limit is None or (isinstance(limit, float) and math.isnan(limit)):
-        return ""
-    if what == "stale":
-        return f"{limit:g} s"
-    if what == "drift":
-        return "1× threshold"
-    return f"{limit:.3f}"
 
 
 def findings_html(found: pd.DataFrame) -> str:
@@ -62,8 +53,8 @@ def findings_html(found: pd.DataFrame) -> str:
             f"<b>{html.escape(f.severity)}</b>", html.escape(f.what),
             html.escape(" ".join(p for p in (f.model, f.version) if p)), html.escape(f.segment or "(all)"),
             html.escape(f.subject),
-            f'<span class="driftd-out" style="color:{MARK};font-weight:bold">{html.escape(_value(f.what, f.value))}</span>',
-            html.escape(_limit(f.what, f.limit)), html.escape(fmt_time(f.since).replace(" UTC", "")),
+            f'<span class="driftd-out" style="color:{MARK};font-weight:bold">{html.escape(_shown(f.what, f.value))}</span>',
+            html.escape(_shown(f.what, f.limit, limit=True)), html.escape(fmt_time(f.since).replace(" UTC", "")),
             html.escape(f.detail), f'<a href="{html.escape(f.link)}" target="_self">open</a>',
         ]
         colour = COLOURS.get(f.severity, "#eef")
