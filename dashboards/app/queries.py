@@ -62,8 +62,11 @@ def _read(url: str, method: str, *args: Any, **kwargs: Any) -> Any:
         raise AppError(str(exc)) from None
     except StoreError as exc:
         text = str(exc)
-        if "no such table" in text or "does not exist" in text:
+        if "no such table" in text or ("does not exist" in text and "column" not in text):
             text = f"the store has no driftd tables ({text}); create them with `driftd store migrate`"
+        elif "no such column" in text or "column" in text and "does not exist" in text:
+            text = (f"the store's schema is older than this driftd ({text}); upgrade it with "
+                    "`driftd store upgrade` (the daemon does on start)")
         raise StoreUnavailable(text) from None
 
 

@@ -81,6 +81,30 @@ def _join_newest(statement, labelled: bool):
     )
 
 
+def _window_query(model, version, segment, start, end, light: bool = False):
+    columns = [getattr(_W, c) for c in LIGHT_WINDOW_COLUMNS] if light else list(_W.__table__.c)
+    statement = select(*columns)
+    if model is not None:
+        statement = statement.where(_W.model == model)
+    statement = _between(_key_filter(statement, version, segment), _W.window_start, start, end)
+    return statement.order_by(_W.window_start, _W.model, _W.version, _W.segment)
+
+
+def _feature_query(model, start, end, features, version, segment, with_counts: bool, drifted_only: bool):
+    # Plain columns, not ORM entities: several times faster for thousands of rows.
+    columns = [c for c in _F.__table__.c if with_counts or c.name != "counts"]
+    statement = select(*columns, _W.version, _W.segment).join(_W, _F.window_id == _W.id)
+    if model is not None:
+        statement = statement.where(_F.model == model)
+    statement = _between(statement, _F.window_start, start, end)
+    if features is not None:
+        statement = statement.where(_F.feature.in_(list(features)))
+    if drifted_only:
+        statement = statement.where(_F.drifted.is_(True))
+    order = (_F.window_start, _W.version, _W.segment, _F.feature, _F.method)
+    return _key_filter(statement, version, segment).order_by(*order if model is not None else (_F.model, *order))
+
+
 class StoreReads:
     """Read queries of the store (a mixin: needs ``self.transaction``, ``self.engine``)."""
 
@@ -173,13 +197,7 @@ class StoreReads:
 
         ``light`` leaves out the JSON columns (performance, calibration, attribution).
         """
-        columns = [getattr(_W, c) for c in LIGHT_WINDOW_COLUMNS] if light else list(_W.__table__.c)
-        statement = select(*columns)
-        if model is not None:
-            statement = statement.where(_W.model == model)
-        statement = _between(_key_filter(statement, version, segment), _W.window_start, start, end)
-        statement = statement.order_by(_W.window_start, _W.model, _W.version, _W.segment)
-        return self._rows("windows", statement)
+        return self._rows("windows", _window_query(model, version, segment, start, end, light))
 
     def windows(
         self,
@@ -190,7 +208,8 @@ class StoreReads:
         end: float | datetime | None = None,
     ) -> list[WindowRecord]:
         """Windows of ``model`` with ``start <= window_start < end``, oldest first."""
-        return [window_record(_Row(row)) for row in self.window_rows(model, version, segment, start, end)]
+        with self.transaction("windows") as session:  # type: ignore[attr-defined]
+            return [window_record(row) for row in session.execute(_window_query(model, version, segment, start, end))]
 
     def window_report(
         self, model: str, version: str, segment: str, window_start: float | datetime
@@ -273,18 +292,7 @@ class StoreReads:
         ``features`` restricts to those names; ``drifted_only`` to flagged verdicts;
         ``model`` None reads every model (with ``drifted_only``, for the overview).
         """
-        columns = [c for c in _F.__table__.c if with_counts or c.name != "counts"]
-        statement = select(*columns, _W.version, _W.segment).join(_W, _F.window_id == _W.id)
-        if model is not None:
-            statement = statement.where(_F.model == model)
-        statement = _between(statement, _F.window_start, start, end)
-        if features is not None:
-            statement = statement.where(_F.feature.in_(list(features)))
-        if drifted_only:
-            statement = statement.where(_F.drifted.is_(True))
-        statement = _key_filter(statement, version, segment).order_by(
-            _F.window_start, _F.model, _W.version, _W.segment, _F.feature, _F.method
-        )
+        statement = _feature_query(model, start, end, features, version, segment, with_counts, drifted_only)
         return self._rows("feature_results", statement)
 
     def feature_results(
@@ -302,8 +310,10 @@ class StoreReads:
         restricts the result to those names (``__prediction__`` and ``__label__``
         included when named).
         """
-        rows = self.feature_rows(model, start, end, features, version, segment)
-        return [feature_record(_Row(row), row["version"], row["segment"]) for row in rows]
+        statement = _feature_query(model, start, end, features, version, segment, True, False)
+        with self.transaction("feature_results") as session:  # type: ignore[attr-defined]
+            # Rows straight from the cursor: thousands of them per call.
+            return [feature_record(row, row.version, row.segment) for row in session.execute(statement)]
 
     def drift_heatmap(
         self, model: str, version: str, segment: str, start: datetime, end: datetime, bucket_seconds: int
@@ -335,18 +345,3 @@ class StoreReads:
         )
         statement = _between(_key_filter(statement, version, segment), _W.window_start, start, end)
         return self._rows("drift_heatmap", statement.group_by(_F.feature, bucket))
-
-
-class _Row:
-    """Attribute access to a dict row, for the record converters of ``monitor.store.windows``."""
-
-    __slots__ = ("_row",)
-
-    def __init__(self, row: dict[str, Any]) -> None:
-        self._row = row
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._row[name]
-        except KeyError:
-            raise AttributeError(name) from None

@@ -354,3 +354,24 @@ def test_incident_of_a_model_without_windows_still_opens(ids, store_url: str) ->
     assert any("ghost" in i.value and "no closed window" in i.value
                for i in [*at.info, *at.warning])
     assert at.text_input(key="note_author") is not None  # the note form is still there
+
+
+def test_store_with_an_older_schema_names_the_upgrade(tmp_path: Path, monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = open_store(url, create=False)
+    store.migrate("0003")  # the schema before window_results.n_late
+    store.close()
+    monkeypatch.setenv(STORE_URL_ENV, url)
+    st.cache_data.clear()
+    fill_rows = create_engine(url)
+    with fill_rows.begin() as conn:
+        conn.exec_driver_sql(
+            "insert into window_results (model, version, segment, window_start, window_end, closed_at, "
+            "updated_at, n_events, n_labels, drift_share, drift_score, model_drifted, performance, "
+            "baseline_performance, estimated_performance, calibration, baseline_calibration, attribution, "
+            "n_drifted_features) values ('m', 'v', '', '2026-01-01 00:00:00.000000', "
+            "'2026-01-01 00:05:00.000000', '2026-01-01 00:05:00.000000', '2026-01-01 00:05:00.000000', "
+            "10, 0, 0, 0, 0, '{}', '{}', '{}', '{}', '{}', '{}', 0)")
+    fill_rows.dispose()
+    at = run()
+    assert any("driftd store upgrade" in e.value for e in at.error), [e.value for e in at.error]
