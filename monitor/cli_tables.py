@@ -49,11 +49,16 @@ class TextTable:
         self.rows.append([c if isinstance(c, tuple) else (str(c), "") for c in cells])
 
     def _widths(self, width: int | None) -> list[int]:
-        widths = [max([len(c.header)] + [len(r[i][0]) for r in self.rows]) for i, c in enumerate(self.columns)]
+        widths = [
+            max([len(c.header)] + [len(r[i][0]) for r in self.rows])
+            for i, c in enumerate(self.columns)
+        ]
         if width is None:
             return widths
         excess = sum(widths) + len(_GAP) * (len(widths) - 1) - width
-        flexible = sorted((i for i, c in enumerate(self.columns) if c.flexible), key=lambda i: -widths[i])
+        flexible = sorted(
+            (i for i, c in enumerate(self.columns) if c.flexible), key=lambda i: -widths[i]
+        )
         for i in flexible:
             if excess <= 0:
                 break
@@ -72,7 +77,10 @@ class TextTable:
         out.append(Text(_GAP.join("-" * w for w in widths)))
         out += [self._line(row, widths) for row in self.rows]
         if self.caption:
-            out += [Text(t, style="dim") for t in (textwrap.wrap(self.caption, width) if width else [self.caption])]
+            out += [
+                Text(t, style="dim")
+                for t in (textwrap.wrap(self.caption, width) if width else [self.caption])
+            ]
         return out
 
     def _line(self, cells: list[tuple[str, str]], widths: list[int]) -> Text:
@@ -122,27 +130,43 @@ def methods_table(wide: bool = False) -> TextTable:
     from detectors.registry import REGISTRY, choose_method
 
     automatic = {choose_method("numeric"), choose_method("categorical")}
-    columns = [Column("method"), Column("kinds"), Column("threshold", right=True), Column("drift if" if wide else "if"),
-               Column("p-value")]
-    columns += [Column("description"), Column("source")] if wide else [Column("source", flexible=True)]
+    columns = [
+        Column("method"),
+        Column("kinds"),
+        Column("threshold", right=True),
+        Column("drift if" if wide else "if"),
+        Column("p-value"),
+    ]
+    columns += (
+        [Column("description"), Column("source")] if wide else [Column("source", flexible=True)]
+    )
     out = TextTable(
         columns,
         title="Drift methods (drift.numeric_method, drift.categorical_method, drift.multivariate_method, "
-              "models[].features.<name>.method)",
+        "models[].features.<name>.method)",
         caption="threshold: the default of drift.thresholds.<method>; drift if the score passes it (if: >= "
-                "or <=) and, for "
-                "methods with a p-value, the p-value corrected across the model's features is below "
-                "drift.alpha. (auto): the automatic choice. Sources in full: driftd methods --wide; "
-                "reasoning: docs/detectors.md.",
+        "or <=) and, for "
+        "methods with a p-value, the p-value corrected across the model's features is below "
+        "drift.alpha. (auto): the automatic choice. Sources in full: driftd methods --wide; "
+        "reasoning: docs/detectors.md.",
     )
     for name in sorted(REGISTRY):
         spec = REGISTRY[name]
-        kinds = ", ".join(sorted(spec.kinds) if wide else sorted(_SHORT_KINDS[k] for k in spec.kinds))
+        kinds = ", ".join(
+            sorted(spec.kinds) if wide else sorted(_SHORT_KINDS[k] for k in spec.kinds)
+        )
         direction = ">=" if spec.higher_is_drift else "<="
-        cells = [name + (" (auto)" if name in automatic else ""), kinds, fmt(spec.default_threshold),
-                 f"score {direction} threshold" if wide else direction]
-        cells += [spec.test or "—", spec.description, spec.source] if wide else ["yes" if spec.test else "—",
-                                                                                  spec.source]
+        cells = [
+            name + (" (auto)" if name in automatic else ""),
+            kinds,
+            fmt(spec.default_threshold),
+            f"score {direction} threshold" if wide else direction,
+        ]
+        cells += (
+            [spec.test or "—", spec.description, spec.source]
+            if wide
+            else ["yes" if spec.test else "—", spec.source]
+        )
         out.add_row(*cells)
     return out
 
@@ -151,33 +175,57 @@ def compare_table(comparison: Any, wide: bool = False) -> TextTable:
     """Per-feature verdicts of ``driftd compare`` (plus the multivariate rows)."""
     outputs = ("__prediction__", "__prediction_score__", "__label__")
     n_features = sum(1 for n in comparison.profiles if n not in outputs)
-    basis = ("decided as `driftd run` decides a window of these rows"
-             if comparison.basis == "baseline" else "exact samples of both files")
-    columns = [Column("feature"), Column("method"), Column("score", right=True), Column("p-value", right=True),
-               Column("threshold", right=True), Column("")]
+    basis = (
+        "decided as `driftd run` decides a window of these rows"
+        if comparison.basis == "baseline"
+        else "exact samples of both files"
+    )
+    columns = [
+        Column("feature"),
+        Column("method"),
+        Column("score", right=True),
+        Column("p-value", right=True),
+        Column("threshold", right=True),
+        Column(""),
+    ]
     if wide:
         columns[1:1] = [Column("kind")]
         columns[5:5] = [Column("p corrected", right=True)]
         columns.append(Column("missing ref / cur", right=True))
     out = TextTable(
-        columns, title=f"driftd compare: {comparison.current} vs {comparison.reference}",
-        caption=(f"{len(comparison.drifted_features)} of {n_features} features drifted (share "
-                 f"{comparison.drift_share:.2f}; dataset drift at >= {comparison.drift_share_threshold:.2f}: "
-                 f"{'yes' if comparison.dataset_drift else 'no'}); p-values corrected with "
-                 f"{comparison.correction}, alpha {comparison.alpha}; {basis}."),
+        columns,
+        title=f"driftd compare: {comparison.current} vs {comparison.reference}",
+        caption=(
+            f"{len(comparison.drifted_features)} of {n_features} features drifted (share "
+            f"{comparison.drift_share:.2f}; dataset drift at >= {comparison.drift_share_threshold:.2f}: "
+            f"{'yes' if comparison.dataset_drift else 'no'}); p-values corrected with "
+            f"{comparison.correction}, alpha {comparison.alpha}; {basis}."
+        ),
     )
     for row in comparison.rows:
         r = row.result
-        cells: list[Any] = [r.feature, r.method, fmt(r.score), fmt(r.p_value), fmt(r.threshold),
-                            _DRIFT if r.drifted else "ok"]
+        cells: list[Any] = [
+            r.feature,
+            r.method,
+            fmt(r.score),
+            fmt(r.p_value),
+            fmt(r.threshold),
+            _DRIFT if r.drifted else "ok",
+        ]
         if wide:
             cells[1:1] = [row.kind]
             cells[5:5] = [fmt(row.corrected_p_value)]
             cells.append(f"{fmt(row.missing_reference, 3)} / {fmt(row.missing_current, 3)}")
         out.add_row(*cells)
     for r in comparison.multivariate:
-        cells = ["(all numeric)", r.method, fmt(r.score), fmt(r.p_value), fmt(r.threshold),
-                 _DRIFT if r.drifted else "ok"]
+        cells = [
+            "(all numeric)",
+            r.method,
+            fmt(r.score),
+            fmt(r.p_value),
+            fmt(r.threshold),
+            _DRIFT if r.drifted else "ok",
+        ]
         if wide:
             cells[1:1] = ["multivariate"]
             cells[5:5] = ["—"]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -51,7 +50,7 @@ def run(
 def demo(
     duration: Annotated[float, typer.Option(help="Seconds to run before stopping everything.")] = 120.0,
     workdir: Annotated[Path, typer.Option(help="Where the demo writes its store, baselines, rules and dashboards.")] = Path("driftd-demo"),
-    store_url: Annotated[Optional[str], typer.Option(help="Store URL (default: SQLite in the work directory).")] = None,
+    store_url: Annotated[str | None, typer.Option(help="Store URL (default: SQLite in the work directory).")] = None,
     port: Annotated[int, typer.Option(help="HTTP port for /metrics (0 = any free port).")] = 9108,
     rate: Annotated[float, typer.Option(help="Simulated predictions per second of event time, per model.")] = 20.0,
     speed: Annotated[float, typer.Option(help="Event-time seconds simulated per wall second.")] = 60.0,
@@ -70,7 +69,7 @@ def demo(
 def broker(
     port: Annotated[int, typer.Option(help="Port to listen on (0 = any free port).")] = 9092,
     host: Annotated[str, typer.Option(help="Address to listen on and advertise.")] = "127.0.0.1",
-    log_file: Annotated[Optional[Path], typer.Option(help="Write the broker's own output here.")] = None,
+    log_file: Annotated[Path | None, typer.Option(help="Write the broker's own output here.")] = None,
 ) -> None:
     """Start the embedded Kafka-compatible broker (in memory) to try `driftd run`; Ctrl-C stops it."""
     from monitor.broker import BrokerError, EmbeddedBroker
@@ -110,5 +109,5 @@ def methods(
     print_table(methods_table(wide), wide)
 
 
-
-from monitor.compare import compare  # noqa: E402 - the offline comparison lives in its own module
+# The offline comparison lives in its own module; imported last, as before.
+from monitor.compare import compare

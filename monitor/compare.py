@@ -40,8 +40,8 @@ from detectors.registry import REGISTRY, choose_method
 from monitor.baseline import (
     BaselineError,
     FeatureProfile,
-    category_strings,
     build_baseline,
+    category_strings,
     profile_column,
     read_table,
 )

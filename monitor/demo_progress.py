@@ -34,7 +34,9 @@ def drift_findings(reports: list[Any]) -> list[str]:
     """``model: features`` drifting in the newest window of any segment, e.g. ``credit: num_0, num_1``."""
     by_model: dict[str, set[str]] = {}
     for report in reports:
-        drifted = set(report.drifted_features) | {"prediction" for r in report.prediction if r.drifted}
+        drifted = set(report.drifted_features) | {
+            "prediction" for r in report.prediction if r.drifted
+        }
         if drifted:
             by_model.setdefault(report.key.model, set()).update(drifted)
     return [f"{model}: {', '.join(sorted(names))}" for model, names in sorted(by_model.items())]
@@ -50,8 +52,10 @@ def concept_findings(labelled: list[Any], tolerance: float) -> list[str]:
         metric = worst_metric(performance, report.baseline_performance, tolerance)
         if metric is not None:
             where = " ".join(p for p in (report.key.model, report.key.segment) if p)
-            found.append(f"{where} {metric} {performance[metric][0]:.3f} vs baseline "
-                         f"{report.baseline_performance[metric]:.3f}")
+            found.append(
+                f"{where} {metric} {performance[metric][0]:.3f} vs baseline "
+                f"{report.baseline_performance[metric]:.3f}"
+            )
     return sorted(found)
 
 
@@ -59,12 +63,18 @@ def _clock(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M")
 
 
-def progress_line(daemon: Any, service: Any, elapsed: float, duration: float, wall_now: float) -> str:
+def progress_line(
+    daemon: Any, service: Any, elapsed: float, duration: float, wall_now: float
+) -> str:
     """The demo's progress line (see module docstring)."""
     sections = daemon.collector._sections()
     latest = [latest for latest, _, _ in sections]
     labelled = [labelled for _, labelled, _ in sections]
-    event_now = service.event_now(service.wall_started) if service.wall_started is not None else service.start_time
+    event_now = (
+        service.event_now(service.wall_started)
+        if service.wall_started is not None
+        else service.start_time
+    )
     ahead = (event_now - wall_now) / 60
     drifting = drift_findings(latest)
     concept = concept_findings(labelled, daemon.settings.alerts.performance_tolerance)

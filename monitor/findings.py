@@ -34,8 +34,16 @@ from urllib.parse import urlencode
 from monitor.config import Settings
 
 __all__ = [
-    "FINDING_COLUMNS", "LOOKBACK_WINDOWS", "LOWER_IS_BETTER", "Finding", "as_number", "calibration_worse",
-    "find_problems", "performance_dropped", "pretty_feature", "worst_metric",
+    "FINDING_COLUMNS",
+    "LOOKBACK_WINDOWS",
+    "LOWER_IS_BETTER",
+    "Finding",
+    "as_number",
+    "calibration_worse",
+    "find_problems",
+    "performance_dropped",
+    "pretty_feature",
+    "worst_metric",
 ]
 
 # Performance metrics where a larger value is worse; every other metric drops as the model gets worse.
@@ -45,8 +53,19 @@ _METRIC_ORDER = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss",
 _ECE = ("ece_equal_width", "ece", "ece_equal_mass")
 #: How far back ``since`` is traced, in windows (a day of 5-minute windows).
 LOOKBACK_WINDOWS = 288
-FINDING_COLUMNS = ("severity", "what", "model", "version", "segment", "subject", "value", "limit",
-                   "since", "detail", "link")
+FINDING_COLUMNS = (
+    "severity",
+    "what",
+    "model",
+    "version",
+    "segment",
+    "subject",
+    "value",
+    "limit",
+    "since",
+    "detail",
+    "link",
+)
 _SEVERITY = {"critical": 0, "warning": 1}
 
 
@@ -110,17 +129,21 @@ def _performance_limit(metric: str, baseline: float, tolerance: float) -> float:
     return baseline * (1 + tolerance) if metric in LOWER_IS_BETTER else baseline * (1 - tolerance)
 
 
-def worst_metric(performance: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None,
-                 tolerance: float) -> str | None:
+def worst_metric(
+    performance: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None, tolerance: float
+) -> str | None:
     """The preferred metric that dropped (see :func:`performance_dropped`), or None."""
     performance, baseline = performance or {}, baseline or {}
-    failing = [m for m in performance if performance_dropped(m, performance[m], baseline.get(m), tolerance)]
+    failing = [
+        m for m in performance if performance_dropped(m, performance[m], baseline.get(m), tolerance)
+    ]
     ordered = [m for m in _METRIC_ORDER if m in failing] + sorted(set(failing) - set(_METRIC_ORDER))
     return ordered[0] if ordered else None
 
 
-def calibration_worse(calibration: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None,
-                      increase: float) -> tuple[str, float, float] | None:
+def calibration_worse(
+    calibration: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None, increase: float
+) -> tuple[str, float, float] | None:
     """``(statistic, value, baseline)`` when the ECE exceeds the baseline's by more than ``increase``."""
     calibration, baseline = calibration or {}, baseline or {}
     for name in _ECE:
@@ -147,7 +170,9 @@ def _key(row: Mapping[str, Any]) -> tuple[str, str, str]:
     return row["model"], row["version"], row["segment"]
 
 
-def _since(history: list[dict[str, Any]], holds: Callable[[dict[str, Any]], bool | None]) -> datetime | None:
+def _since(
+    history: list[dict[str, Any]], holds: Callable[[dict[str, Any]], bool | None]
+) -> datetime | None:
     """Start of the newest run of windows where ``holds`` is true (None: window not judged)."""
     since = None
     for row in reversed(history):
@@ -173,40 +198,78 @@ class _Finder:
             self._history[key] = self.store.window_rows(*key, start=start)
         return self._history[key]
 
-    def investigate(self, row: Mapping[str, Any], since: datetime | None, feature: str | None = None) -> str:
+    def investigate(
+        self, row: Mapping[str, Any], since: datetime | None, feature: str | None = None
+    ) -> str:
         start = since or row["window_start"]
-        return _link(model=row["model"], version=row["version"], segment=row["segment"], feature=feature,
-                     **{"from": _time(start), "to": _time(row["window_end"])})
+        return _link(
+            model=row["model"],
+            version=row["version"],
+            segment=row["segment"],
+            feature=feature,
+            **{"from": _time(start), "to": _time(row["window_end"])},
+        )
 
     def drift(self, row: dict[str, Any], flagged: list[dict[str, Any]]) -> Finding | None:
         key = _key(row)
-        newest = sorted((r for r in flagged if not r["feature"].startswith("__") or r["feature"].startswith("__prediction")),
-                        key=lambda r: (r["feature"].startswith("__"), r["feature"]))
+        newest = sorted(
+            (
+                r
+                for r in flagged
+                if not r["feature"].startswith("__") or r["feature"].startswith("__prediction")
+            ),
+            key=lambda r: (r["feature"].startswith("__"), r["feature"]),
+        )
         if not newest:
             return None
         names = sorted({r["feature"] for r in newest}, key=lambda n: (n.startswith("__"), n))
         history = self.history(row)
-        flagged_in = {r["window_start"] for r in self.store.feature_rows(
-            row["model"], history[0]["window_start"], row["window_end"], names, key[1], key[2],
-            with_counts=False, drifted_only=True)}
+        flagged_in = {
+            r["window_start"]
+            for r in self.store.feature_rows(
+                row["model"],
+                history[0]["window_start"],
+                row["window_end"],
+                names,
+                key[1],
+                key[2],
+                with_counts=False,
+                drifted_only=True,
+            )
+        }
         min_events = self.settings.windows.min_events
-        since = _since(history, lambda w: None if w["n_events"] < min_events else w["window_start"] in flagged_in)
-        ratios = [as_number(r["score"]) / r["threshold"] if r["threshold"] else math.nan for r in newest]
+        since = _since(
+            history,
+            lambda w: None if w["n_events"] < min_events else w["window_start"] in flagged_in,
+        )
+        ratios = [
+            as_number(r["score"]) / r["threshold"] if r["threshold"] else math.nan for r in newest
+        ]
         n_inputs = sum(1 for n in names if not n.startswith("__"))
         share = as_number(row["drift_share"])
         shown = [pretty_feature(n) for n in names]
-        detail = "; ".join(f"{pretty_feature(r['feature'])} {r['method']} {as_number(r['score']):.3g} > {r['threshold']:.3g}"
-                           for r in newest[:6])
+        detail = "; ".join(
+            f"{pretty_feature(r['feature'])} {r['method']} {as_number(r['score']):.3g} > {r['threshold']:.3g}"
+            for r in newest[:6]
+        )
         return Finding(
-            "critical" if row["model_drifted"] else "warning", "drift", *key,
-            ", ".join(shown) + (f" ({n_inputs} of the inputs, share {share:.2f})" if n_inputs else ""),
-            max((x for x in ratios if not math.isnan(x)), default=math.nan), 1.0, since, detail,
+            "critical" if row["model_drifted"] else "warning",
+            "drift",
+            *key,
+            ", ".join(shown)
+            + (f" ({n_inputs} of the inputs, share {share:.2f})" if n_inputs else ""),
+            max((x for x in ratios if not math.isnan(x)), default=math.nan),
+            1.0,
+            since,
+            detail,
             self.investigate(row, since, names[0] if not names[0].startswith("__") else None),
         )
 
     def performance(self, row: dict[str, Any]) -> Finding | None:
         tolerance = self.settings.alerts.performance_tolerance
-        metric = worst_metric(row.get("labelled_performance"), row.get("labelled_baseline_performance"), tolerance)
+        metric = worst_metric(
+            row.get("labelled_performance"), row.get("labelled_baseline_performance"), tolerance
+        )
         if metric is None:
             return None
         value, lower, upper = _triple(row["labelled_performance"][metric])
@@ -215,19 +278,37 @@ class _Finder:
         def holds(w: dict[str, Any]) -> bool | None:
             if not w["n_labels"] or metric not in (w["performance"] or {}):
                 return None
-            return performance_dropped(metric, w["performance"][metric], (w["baseline_performance"] or {}).get(metric), tolerance)
+            return performance_dropped(
+                metric,
+                w["performance"][metric],
+                (w["baseline_performance"] or {}).get(metric),
+                tolerance,
+            )
 
         since = _since(self.history(row), holds)
-        detail = (f"{metric} {value:.3f} (95 % interval {lower:.3f}–{upper:.3f}, {row['labelled_n_labels']} labels) "
-                  f"vs baseline {baseline:.3f}: worse by more than {tolerance:.0%}")
-        return Finding("critical", "performance drop", *_key(row), metric, value,
-                       _performance_limit(metric, baseline, tolerance), since, detail, self.investigate(row, since))
+        detail = (
+            f"{metric} {value:.3f} (95 % interval {lower:.3f}–{upper:.3f}, {row['labelled_n_labels']} labels) "
+            f"vs baseline {baseline:.3f}: worse by more than {tolerance:.0%}"
+        )
+        return Finding(
+            "critical",
+            "performance drop",
+            *_key(row),
+            metric,
+            value,
+            _performance_limit(metric, baseline, tolerance),
+            since,
+            detail,
+            self.investigate(row, since),
+        )
 
     def calibration(self, row: dict[str, Any]) -> Finding | None:
         increase, min_labels = self.settings.alerts.ece_increase, self.settings.windows.min_events
         if (row.get("labelled_n_labels") or 0) < min_labels:
             return None
-        worse = calibration_worse(row.get("labelled_calibration"), row.get("labelled_baseline_calibration"), increase)
+        worse = calibration_worse(
+            row.get("labelled_calibration"), row.get("labelled_baseline_calibration"), increase
+        )
         if worse is None:
             return None
         name, value, baseline = worse
@@ -235,12 +316,23 @@ class _Finder:
         def holds(w: dict[str, Any]) -> bool | None:
             if w["n_labels"] < min_labels:
                 return None
-            return calibration_worse(w["calibration"], w["baseline_calibration"], increase) is not None
+            return (
+                calibration_worse(w["calibration"], w["baseline_calibration"], increase) is not None
+            )
 
         since = _since(self.history(row), holds)
         detail = f"{name} {value:.3f} vs baseline {baseline:.3f} (more than {increase:g} above)"
-        return Finding("warning", "calibration", *_key(row), name, value, baseline + increase, since, detail,
-                       self.investigate(row, since))
+        return Finding(
+            "warning",
+            "calibration",
+            *_key(row),
+            name,
+            value,
+            baseline + increase,
+            since,
+            detail,
+            self.investigate(row, since),
+        )
 
     def late(self, row: dict[str, Any]) -> Finding | None:
         ratio = self.settings.alerts.late_ratio
@@ -252,10 +344,21 @@ class _Finder:
         if share(row) <= ratio:
             return None
         since = _since(self.history(row), lambda w: share(w) > ratio)
-        detail = (f"{row['n_late']:,} late events beside {row['n_events']:,} on time in the newest window "
-                  f"(allowed lateness {self.settings.windows.allowed_lateness_seconds} s)")
-        return Finding("warning", "late events", *_key(row), "late share", share(row), ratio, since, detail,
-                       _link(page="model", model=row["model"], version=row["version"]))
+        detail = (
+            f"{row['n_late']:,} late events beside {row['n_events']:,} on time in the newest window "
+            f"(allowed lateness {self.settings.windows.allowed_lateness_seconds} s)"
+        )
+        return Finding(
+            "warning",
+            "late events",
+            *_key(row),
+            "late share",
+            share(row),
+            ratio,
+            since,
+            detail,
+            _link(page="model", model=row["model"], version=row["version"]),
+        )
 
     def stale(self, row: dict[str, Any]) -> Finding | None:
         limit = self.settings.stale_window_seconds
@@ -263,26 +366,47 @@ class _Finder:
         if age <= limit:
             return None
         detail = f"no window closed for {age / 60:.0f} min (stale after {limit:g} s): is the service logging?"
-        return Finding("warning", "stale", *_key(row), "last window", age, limit, row["window_end"], detail,
-                       _link(page="model", model=row["model"], version=row["version"]))
+        return Finding(
+            "warning",
+            "stale",
+            *_key(row),
+            "last window",
+            age,
+            limit,
+            row["window_end"],
+            detail,
+            _link(page="model", model=row["model"], version=row["version"]),
+        )
 
 
 def _alerts(store: Any) -> list[Finding]:
     found = []
     for incident in store.incident_rows(status=("firing", "acknowledged"), limit=50):
         annotations = incident.get("annotations") or {}
-        found.append(Finding(
-            incident["severity"] if incident["severity"] in _SEVERITY else "warning", "alert",
-            incident["model"] or "(pipeline)", incident["version"], incident["segment"],
-            incident["alertname"] + (f" {incident['feature']}" if incident["feature"] else ""),
-            math.nan, math.nan, incident["starts_at"],
-            f"{incident['status']}: {annotations.get('summary', '')}".strip(": "), _link(incident=incident["id"]),
-        ))
+        found.append(
+            Finding(
+                incident["severity"] if incident["severity"] in _SEVERITY else "warning",
+                "alert",
+                incident["model"] or "(pipeline)",
+                incident["version"],
+                incident["segment"],
+                incident["alertname"] + (f" {incident['feature']}" if incident["feature"] else ""),
+                math.nan,
+                math.nan,
+                incident["starts_at"],
+                f"{incident['status']}: {annotations.get('summary', '')}".strip(": "),
+                _link(incident=incident["id"]),
+            )
+        )
     return found
 
 
-def find_problems(store: Any, settings: Settings, now: datetime | None = None,
-                  health: list[dict[str, Any]] | None = None) -> list[Finding]:
+def find_problems(
+    store: Any,
+    settings: Settings,
+    now: datetime | None = None,
+    health: list[dict[str, Any]] | None = None,
+) -> list[Finding]:
     """Everything wrong right now, critical first, then oldest first (see module docstring).
 
     ``store`` is a :class:`~monitor.store.Store`; ``health`` its ``model_health()``
@@ -293,17 +417,26 @@ def find_problems(store: Any, settings: Settings, now: datetime | None = None,
     finder = _Finder(store, settings, now)
     newest_version: dict[str, tuple[datetime, str]] = {}
     for row in rows:
-        newest_version[row["model"]] = max(newest_version.get(row["model"], (row["window_start"], row["version"])),
-                                           (row["window_start"], row["version"]))
+        newest_version[row["model"]] = max(
+            newest_version.get(row["model"], (row["window_start"], row["version"])),
+            (row["window_start"], row["version"]),
+        )
     flagged: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for verdict in store.newest_drifted_rows():
         flagged.setdefault(_key(verdict), []).append(verdict)
     found: list[Finding | None] = []
     for row in rows:
-        found += [finder.drift(row, flagged.get(_key(row), [])), finder.performance(row),
-                  finder.calibration(row), finder.late(row)]
+        found += [
+            finder.drift(row, flagged.get(_key(row), [])),
+            finder.performance(row),
+            finder.calibration(row),
+            finder.late(row),
+        ]
         if row["version"] == newest_version[row["model"]][1]:
             found.append(finder.stale(row))
     problems = [f for f in found if f is not None] + _alerts(store)
     far_past = datetime.min.replace(tzinfo=UTC)
-    return sorted(problems, key=lambda f: (_SEVERITY.get(f.severity, 2), f.since or far_past, f.model, f.segment))
+    return sorted(
+        problems,
+        key=lambda f: (_SEVERITY.get(f.severity, 2), f.since or far_past, f.model, f.segment),
+    )

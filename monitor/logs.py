@@ -36,8 +36,17 @@ import orjson
 from monitor.findings import pretty_feature, worst_metric
 from monitor.results import WindowKey, WindowReport
 
-__all__ = ["FORMATS", "LEVELS", "JsonFormatter", "RateLimitedLog", "WindowLog", "configure_logging",
-           "invalid_event_log", "log_event", "log_partitions"]
+__all__ = [
+    "FORMATS",
+    "LEVELS",
+    "JsonFormatter",
+    "RateLimitedLog",
+    "WindowLog",
+    "configure_logging",
+    "invalid_event_log",
+    "log_event",
+    "log_partitions",
+]
 
 FORMATS = ("text", "json")
 LEVELS = ("debug", "info", "warning", "error")
@@ -61,11 +70,14 @@ class JsonFormatter(logging.Formatter):
             document.setdefault(key, value)
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(document, default=str,
-                            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(
+            document, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+        ).decode()
 
 
-def configure_logging(level: str = "info", fmt: str = "text", stream: IO[str] | None = None) -> None:
+def configure_logging(
+    level: str = "info", fmt: str = "text", stream: IO[str] | None = None
+) -> None:
     """Set up the root logger for a command (replacing earlier handlers).
 
     Raises
@@ -84,7 +96,9 @@ def configure_logging(level: str = "info", fmt: str = "text", stream: IO[str] | 
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def log_event(logger: logging.Logger, level: int, event: str, message: str, *args: Any, **fields: Any) -> None:
+def log_event(
+    logger: logging.Logger, level: int, event: str, message: str, *args: Any, **fields: Any
+) -> None:
     """Log ``message % args`` with ``event`` and ``fields`` attached (shown by the JSON format)."""
     logger.log(level, message, *args, extra={"driftd": {"event": event, **fields}})
 
@@ -110,8 +124,14 @@ class RateLimitedLog:
       oldest is forgotten first, so memory stays bounded.
     """
 
-    def __init__(self, logger: logging.Logger, interval: float = 60.0, level: int = logging.WARNING,
-                 max_keys: int = 1000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = 60.0,
+        level: int = logging.WARNING,
+        max_keys: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.logger, self.interval, self.level = logger, float(interval), level
         self.max_keys, self.clock = max_keys, clock
         # key -> [time of the last line, events held back, last message, args, fields]
@@ -133,7 +153,7 @@ class RateLimitedLog:
         return True
 
     def flush(self) -> None:
-        for key, state in self._keys.items():
+        for state in self._keys.values():
             if state[1]:
                 self._write(state[2], state[3], state[4], 0, state[1])
                 state[1] = 0
@@ -141,7 +161,16 @@ class RateLimitedLog:
     def _write(self, message: str, args: tuple, fields: dict[str, Any], n: int, held: int) -> None:
         event = fields.pop("event", "rate_limited")
         suffix = f" (+{held:,} more since the last line)" if held else ""
-        log_event(self.logger, self.level, event, message + suffix, *args, count=n, suppressed=held, **fields)
+        log_event(
+            self.logger,
+            self.level,
+            event,
+            message + suffix,
+            *args,
+            count=n,
+            suppressed=held,
+            **fields,
+        )
         fields["event"] = event
 
 
@@ -157,7 +186,10 @@ def _where(key: WindowKey) -> str:
 
 def _performance(report: WindowReport) -> tuple[str, dict[str, float]]:
     """("realised"|"estimated"|"", {metric: value}) of the window's preferred metrics."""
-    for kind, values in (("realised", report.performance), ("estimated", report.estimated_performance)):
+    for kind, values in (
+        ("realised", report.performance),
+        ("estimated", report.estimated_performance),
+    ):
         chosen = {m: float(values[m].value) for m in _METRICS if m in values}
         if chosen:
             return kind, dict(list(chosen.items())[:2])
@@ -173,8 +205,12 @@ class WindowLog:
     matters for performance transitions.
     """
 
-    def __init__(self, performance_tolerance: float = 0.05, logger: logging.Logger | None = None,
-                 max_keys: int = 10_000) -> None:
+    def __init__(
+        self,
+        performance_tolerance: float = 0.05,
+        logger: logging.Logger | None = None,
+        max_keys: int = 10_000,
+    ) -> None:
         self.tolerance = performance_tolerance
         self.logger = logger or log
         self.max_keys = max_keys
@@ -200,22 +236,49 @@ class WindowLog:
         drifted = [r.feature for r in report.features if r.drifted]
         kind, performance = _performance(report)
         shown = ", ".join(f"{m} {v:.3f}" for m, v in performance.items())
-        tested = (f"drifted {len(drifted)} of {len(report.features)} features"
-                  + (f" ({', '.join(drifted[:8])}{', …' if len(drifted) > 8 else ''})" if drifted else "")
-                  + f", drift share {report.drift_share:.2f}") if report.features else "too few events to test"
+        tested = (
+            (
+                f"drifted {len(drifted)} of {len(report.features)} features"
+                + (
+                    f" ({', '.join(drifted[:8])}{', …' if len(drifted) > 8 else ''})"
+                    if drifted
+                    else ""
+                )
+                + f", drift share {report.drift_share:.2f}"
+            )
+            if report.features
+            else "too few events to test"
+        )
         late = f" (+{report.n_late:,} late)" if report.n_late else ""
         log_event(
-            self.logger, logging.INFO, "window_closed", "window closed: %s %s n=%s%s; %s%s",
-            _where(report.key), _when(report.window_start, report.window_end), f"{report.n_events:,}", late, tested,
+            self.logger,
+            logging.INFO,
+            "window_closed",
+            "window closed: %s %s n=%s%s; %s%s",
+            _where(report.key),
+            _when(report.window_start, report.window_end),
+            f"{report.n_events:,}",
+            late,
+            tested,
             f"; {kind} {shown}" if shown else "",
-            model=report.key.model, version=report.key.version, segment=report.key.segment,
-            window_start=report.window_start, window_end=report.window_end, n_events=report.n_events,
-            n_late=report.n_late, drifted_features=drifted, drift_share=report.drift_share,
-            model_drifted=report.model_drifted, performance=performance, performance_kind=kind,
+            model=report.key.model,
+            version=report.key.version,
+            segment=report.key.segment,
+            window_start=report.window_start,
+            window_end=report.window_end,
+            n_events=report.n_events,
+            n_late=report.n_late,
+            drifted_features=drifted,
+            drift_share=report.drift_share,
+            model_drifted=report.model_drifted,
+            performance=performance,
+            performance_kind=kind,
         )
 
     def _drift(self, report: WindowReport, state: list[Any]) -> None:
-        verdicts = {r.feature: r for r in (*report.features, *report.prediction, *report.multivariate)}
+        verdicts = {
+            r.feature: r for r in (*report.features, *report.prediction, *report.multivariate)
+        }
         now = {name for name, r in verdicts.items() if r.drifted}
         before: set[str] = state[1]
         for name in sorted(now - before):
@@ -227,59 +290,125 @@ class WindowLog:
         state[1] = {n for n in before if n not in verdicts} | now
         if report.model_drifted != state[2]:
             event = "drift_started" if report.model_drifted else "drift_cleared"
-            log_event(self.logger, logging.WARNING, event, "%s: %s model drift share %.2f in window %s",
-                      "model drift started" if report.model_drifted else "model drift cleared",
-                      _where(report.key), report.drift_share, _when(report.window_start, report.window_end),
-                      model=report.key.model, version=report.key.version, segment=report.key.segment,
-                      feature="(model)", drift_share=report.drift_share, window_start=report.window_start)
+            log_event(
+                self.logger,
+                logging.WARNING,
+                event,
+                "%s: %s model drift share %.2f in window %s",
+                "model drift started" if report.model_drifted else "model drift cleared",
+                _where(report.key),
+                report.drift_share,
+                _when(report.window_start, report.window_end),
+                model=report.key.model,
+                version=report.key.version,
+                segment=report.key.segment,
+                feature="(model)",
+                drift_share=report.drift_share,
+                window_start=report.window_start,
+            )
             state[2] = report.model_drifted
 
     def _transition(self, event: str, report: WindowReport, name: str, verdict: Any) -> None:
         tested = f"{verdict.method} {verdict.score:.4g}, threshold {verdict.threshold:.4g}"
         if verdict.p_value is not None:
             tested += f", p-value {verdict.p_value:.2g}"
-        log_event(self.logger, logging.WARNING, event, "%s: %s %s (%s) in window %s", event.replace("_", " "),
-                  _where(report.key), pretty_feature(name), tested, _when(report.window_start, report.window_end),
-                  model=report.key.model, version=report.key.version, segment=report.key.segment, feature=name,
-                  method=verdict.method, score=verdict.score, threshold=verdict.threshold,
-                  p_value=verdict.p_value, window_start=report.window_start)
+        log_event(
+            self.logger,
+            logging.WARNING,
+            event,
+            "%s: %s %s (%s) in window %s",
+            event.replace("_", " "),
+            _where(report.key),
+            pretty_feature(name),
+            tested,
+            _when(report.window_start, report.window_end),
+            model=report.key.model,
+            version=report.key.version,
+            segment=report.key.segment,
+            feature=name,
+            method=verdict.method,
+            score=verdict.score,
+            threshold=verdict.threshold,
+            p_value=verdict.p_value,
+            window_start=report.window_start,
+        )
 
     def _labels(self, report: WindowReport, state: list[Any]) -> None:
         raw = {m: list(v) for m, v in report.performance.items()}
         metric = worst_metric(raw, report.baseline_performance, self.tolerance)
         previous = state[4]
-        where = dict(model=report.key.model, version=report.key.version, segment=report.key.segment,
-                     window_start=report.window_start)
+        where = {
+            "model": report.key.model,
+            "version": report.key.version,
+            "segment": report.key.segment,
+            "window_start": report.window_start,
+        }
         if metric is not None and previous is None:
             value, lower, upper = raw[metric]
             baseline = report.baseline_performance.get(metric, float("nan"))
-            log_event(self.logger, logging.WARNING, "performance_dropped",
-                      "performance dropped: %s %s %.3f (95 %% interval %.3f–%.3f, %d labels) vs baseline %.3f "
-                      "in window %s", _where(report.key), metric, value, lower, upper, report.n_labels, baseline,
-                      _when(report.window_start, report.window_end), metric=metric, value=value,
-                      baseline=baseline, **where)
+            log_event(
+                self.logger,
+                logging.WARNING,
+                "performance_dropped",
+                "performance dropped: %s %s %.3f (95 %% interval %.3f–%.3f, %d labels) vs baseline %.3f "
+                "in window %s",
+                _where(report.key),
+                metric,
+                value,
+                lower,
+                upper,
+                report.n_labels,
+                baseline,
+                _when(report.window_start, report.window_end),
+                metric=metric,
+                value=value,
+                baseline=baseline,
+                **where,
+            )
         elif metric is None and previous is not None:
             if previous not in raw:
                 return  # this window says nothing about the metric that dropped
             baseline = report.baseline_performance.get(previous, float("nan"))
-            log_event(self.logger, logging.WARNING, "performance_recovered",
-                      "performance recovered: %s %s %.3f vs baseline %.3f in window %s", _where(report.key),
-                      previous, raw[previous][0], baseline, _when(report.window_start, report.window_end),
-                      metric=previous, value=raw[previous][0], baseline=baseline, **where)
+            log_event(
+                self.logger,
+                logging.WARNING,
+                "performance_recovered",
+                "performance recovered: %s %s %.3f vs baseline %.3f in window %s",
+                _where(report.key),
+                previous,
+                raw[previous][0],
+                baseline,
+                _when(report.window_start, report.window_end),
+                metric=previous,
+                value=raw[previous][0],
+                baseline=baseline,
+                **where,
+            )
         state[4] = metric
 
 
-def log_partitions(assigned: Iterable[Any], total: int, logger: logging.Logger | None = None) -> None:
+def log_partitions(
+    assigned: Iterable[Any], total: int, logger: logging.Logger | None = None
+) -> None:
     """Log newly assigned partitions (``TopicPartition``-like: ``topic``, ``partition``)."""
     by_topic: dict[str, list[int]] = {}
     for tp in assigned:
         by_topic.setdefault(tp.topic, []).append(int(tp.partition))
     if not by_topic:
         return
-    shown = "; ".join(f"{topic} [{', '.join(map(str, sorted(p)))}]" for topic, p in sorted(by_topic.items()))
-    log_event(logger or logging.getLogger("monitor.consumer"), logging.INFO, "partitions_assigned",
-              "partitions assigned: %s (%d assigned to this daemon in total)", shown, total,
-              partitions={t: sorted(p) for t, p in by_topic.items()}, total=total)
+    shown = "; ".join(
+        f"{topic} [{', '.join(map(str, sorted(p)))}]" for topic, p in sorted(by_topic.items())
+    )
+    log_event(
+        logger or logging.getLogger("monitor.consumer"),
+        logging.INFO,
+        "partitions_assigned",
+        "partitions assigned: %s (%d assigned to this daemon in total)",
+        shown,
+        total,
+        partitions={t: sorted(p) for t, p in by_topic.items()},
+        total=total,
+    )
 
 
 def invalid_event_log(interval: float = 60.0) -> RateLimitedLog:

@@ -60,8 +60,10 @@ def _check(model: ModelSettings, settings: Settings) -> ModelFiles:
         except BaselineError as exc:
             raise ConfigError(f"{key}.baseline: {exc}") from None
         if baseline.model != model.name:
-            raise ConfigError(f"{key}.baseline: {path} is the baseline of model {baseline.model!r}, "
-                              f"not {model.name!r}")
+            raise ConfigError(
+                f"{key}.baseline: {path} is the baseline of model {baseline.model!r}, "
+                f"not {model.name!r}"
+            )
         classes = _classes(baseline)
         if model.task == "binary" and classes and model.positive_class not in classes:
             raise ConfigError(
@@ -94,29 +96,57 @@ def log_startup(settings: Settings, store_url: str) -> None:
     kafka, windows = settings.kafka, settings.windows
     topics = [kafka.predictions_topic] + ([kafka.labels_topic] if settings.labels.enabled else [])
     log_event(
-        log, logging.INFO, "startup",
+        log,
+        logging.INFO,
+        "startup",
         "driftd starting: %d model(s) configured%s; topics %s (dead letters %s) on %s, group %s; store %s; "
         "windows %d s, allowed lateness %d s, min %d events",
-        len(settings.models), "" if settings.models else " (any model name is accepted, baselines learned)",
-        ", ".join(topics), kafka.dead_letter_topic, kafka.bootstrap_servers, kafka.group_id, store_url,
-        windows.size_seconds, windows.allowed_lateness_seconds, windows.min_events,
-        models=[m.name for m in settings.models], topics=topics, group_id=kafka.group_id, store=store_url,
+        len(settings.models),
+        "" if settings.models else " (any model name is accepted, baselines learned)",
+        ", ".join(topics),
+        kafka.dead_letter_topic,
+        kafka.bootstrap_servers,
+        kafka.group_id,
+        store_url,
+        windows.size_seconds,
+        windows.allowed_lateness_seconds,
+        windows.min_events,
+        models=[m.name for m in settings.models],
+        topics=topics,
+        group_id=kafka.group_id,
+        store=store_url,
     )
     for found in models:
         config = settings.model(found.name)
         assert config is not None
         if found.baseline is not None:
-            baseline = (f"baseline {found.baseline.version} sha256 {found.baseline.sha256[:12]} "
-                        f"({len(found.baseline.features)} features) from {found.baseline_path}")
+            baseline = (
+                f"baseline {found.baseline.version} sha256 {found.baseline.sha256[:12]} "
+                f"({len(found.baseline.features)} features) from {found.baseline_path}"
+            )
         else:
-            baseline = (f"baseline from {settings.baseline_dir}/{found.name}/<version>.json, the store, or "
-                        f"learned from the first {settings.learn_baseline_events} events")
+            baseline = (
+                f"baseline from {settings.baseline_dir}/{found.name}/<version>.json, the store, or "
+                f"learned from the first {settings.learn_baseline_events} events"
+            )
         model_file = "no model file (no explanations)"
         if found.model_file is not None and found.model_file.is_file():
-            model_file = f"model file {found.model_file} sha256 {_file_sha256(found.model_file)[:12]}"
-        log_event(log, logging.INFO, "startup_model", "model %s (%s, positive class %r): %s; %s",
-                  found.name, config.task, config.positive_class, baseline, model_file, model=found.name,
-                  baseline_version=found.baseline.version if found.baseline else None,
-                  baseline_sha256=found.baseline.sha256 if found.baseline else None,
-                  baseline_path=str(found.baseline_path) if found.baseline_path else None,
-                  model_file=str(found.model_file) if found.model_file else None)
+            model_file = (
+                f"model file {found.model_file} sha256 {_file_sha256(found.model_file)[:12]}"
+            )
+        log_event(
+            log,
+            logging.INFO,
+            "startup_model",
+            "model %s (%s, positive class %r): %s; %s",
+            found.name,
+            config.task,
+            config.positive_class,
+            baseline,
+            model_file,
+            model=found.name,
+            baseline_version=found.baseline.version if found.baseline else None,
+            baseline_sha256=found.baseline.sha256 if found.baseline else None,
+            baseline_path=str(found.baseline_path) if found.baseline_path else None,
+            model_file=str(found.model_file) if found.model_file else None,
+        )

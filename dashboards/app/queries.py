@@ -28,18 +28,47 @@ from monitor.store.incidents import INCIDENT_COLUMNS, NOTE_ACTIONS, NoteRejected
 from monitor.store.reads import LIGHT_WINDOW_COLUMNS
 
 __all__ = [
-    "NOTE_ACTIONS", "TTL_SECONDS", "StoreUnavailable", "add_note", "baseline_profile", "clear_cache",
-    "drift_heatmap", "explanation", "explanations", "feature_results", "findings", "get_store",
-    "incident", "incidents", "model_health", "model_versions", "models", "settings", "store_status",
-    "time_bounds", "windows",
+    "NOTE_ACTIONS",
+    "TTL_SECONDS",
+    "StoreUnavailable",
+    "add_note",
+    "baseline_profile",
+    "clear_cache",
+    "drift_heatmap",
+    "explanation",
+    "explanations",
+    "feature_results",
+    "findings",
+    "get_store",
+    "incident",
+    "incidents",
+    "model_health",
+    "model_versions",
+    "models",
+    "settings",
+    "store_status",
+    "time_bounds",
+    "windows",
 ]
 
 TTL_SECONDS = 30
 # Explanations listed per page; the search box narrows by prediction id.
 MAX_EXPLANATIONS = 200
 # Time columns, converted even when a frame is empty or its first values are missing.
-_TIMES = frozenset({"window_start", "window_end", "closed_at", "updated_at", "starts_at", "ends_at",
-                    "created_at", "event_time", "since", "labelled_window_start"})
+_TIMES = frozenset(
+    {
+        "window_start",
+        "window_end",
+        "closed_at",
+        "updated_at",
+        "starts_at",
+        "ends_at",
+        "created_at",
+        "event_time",
+        "since",
+        "labelled_window_start",
+    }
+)
 
 
 class StoreUnavailable(AppError):
@@ -63,10 +92,14 @@ def _read(url: str, method: str, *args: Any, **kwargs: Any) -> Any:
     except StoreError as exc:
         text = str(exc)
         if "no such table" in text or ("does not exist" in text and "column" not in text):
-            text = f"the store has no driftd tables ({text}); create them with `driftd store migrate`"
+            text = (
+                f"the store has no driftd tables ({text}); create them with `driftd store migrate`"
+            )
         elif "no such column" in text or "column" in text and "does not exist" in text:
-            text = (f"the store's schema is older than this driftd ({text}); upgrade it with "
-                    "`driftd store upgrade` (the daemon does on start)")
+            text = (
+                f"the store's schema is older than this driftd ({text}); upgrade it with "
+                "`driftd store upgrade` (the daemon does on start)"
+            )
         raise StoreUnavailable(text) from None
 
 
@@ -129,7 +162,9 @@ def model_health(url: str, coverage_hours: float = 24.0) -> pd.DataFrame:
     (``labelled_*`` columns) and label coverage (see ``Store.model_health``)."""
     rows = _health_rows(url, coverage_hours)
     if not rows:
-        return pd.DataFrame(columns=["model", "version", "segment", "window_start", "label_coverage"])
+        return pd.DataFrame(
+            columns=["model", "version", "segment", "window_start", "label_coverage"]
+        )
     return _frame(rows, list(rows[0]))
 
 
@@ -146,8 +181,14 @@ def findings(url: str, now: datetime | None = None) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def incidents(url: str, status: tuple[str, ...] | None = None, model: str | None = None,
-              start: datetime | None = None, end: datetime | None = None, limit: int = 100) -> pd.DataFrame:
+def incidents(
+    url: str,
+    status: tuple[str, ...] | None = None,
+    model: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 100,
+) -> pd.DataFrame:
     """Incidents, newest first; optionally by status, model and overlap with [start, end)."""
     return _frame(_read(url, "incident_rows", status, model, start, end, limit), INCIDENT_COLUMNS)
 
@@ -159,40 +200,85 @@ def incident(url: str, incident_id: int) -> dict[str, Any] | None:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def windows(url: str, model: str, version: str | None = None, segment: str | None = None,
-            start: datetime | None = None, end: datetime | None = None, light: bool = False) -> pd.DataFrame:
+def windows(
+    url: str,
+    model: str,
+    version: str | None = None,
+    segment: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    light: bool = False,
+) -> pd.DataFrame:
     """Windows of a model starting in [start, end), oldest first (``light``: no JSON columns)."""
     rows = _read(url, "window_rows", model, version, segment, start, end, light=light)
-    columns = LIGHT_WINDOW_COLUMNS if light else (
-        *LIGHT_WINDOW_COLUMNS, "performance", "baseline_performance", "estimated_performance",
-        "calibration", "baseline_calibration", "attribution",
+    columns = (
+        LIGHT_WINDOW_COLUMNS
+        if light
+        else (
+            *LIGHT_WINDOW_COLUMNS,
+            "performance",
+            "baseline_performance",
+            "estimated_performance",
+            "calibration",
+            "baseline_calibration",
+            "attribution",
+        )
     )
     return _frame(rows, columns)
 
 
 _FEATURE_COLUMNS = (
-    "window_id", "window_start", "version", "segment", "feature", "kind", "method", "score",
-    "p_value", "threshold", "drifted", "missing_ratio", "unseen_ratio", "counts",
+    "window_id",
+    "window_start",
+    "version",
+    "segment",
+    "feature",
+    "kind",
+    "method",
+    "score",
+    "p_value",
+    "threshold",
+    "drifted",
+    "missing_ratio",
+    "unseen_ratio",
+    "counts",
 )
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def feature_results(url: str, model: str, version: str | None = None, segment: str | None = None,
-                    start: datetime | None = None, end: datetime | None = None,
-                    with_counts: bool = True) -> pd.DataFrame:
+def feature_results(
+    url: str,
+    model: str,
+    version: str | None = None,
+    segment: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    with_counts: bool = True,
+) -> pd.DataFrame:
     """Feature verdicts of the model's windows in [start, end), oldest first."""
-    rows = _read(url, "feature_rows", model, start, end, None, version, segment, with_counts=with_counts)
+    rows = _read(
+        url, "feature_rows", model, start, end, None, version, segment, with_counts=with_counts
+    )
     return _frame(rows, _FEATURE_COLUMNS if with_counts else _FEATURE_COLUMNS[:-1])
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def drift_heatmap(url: str, model: str, version: str, segment: str, start: datetime, end: datetime,
-                  bucket_seconds: int) -> pd.DataFrame:
+def drift_heatmap(
+    url: str,
+    model: str,
+    version: str,
+    segment: str,
+    start: datetime,
+    end: datetime,
+    bucket_seconds: int,
+) -> pd.DataFrame:
     """Largest drift ratio per feature and time bucket (``Store.drift_heatmap``)."""
     rows = _read(url, "drift_heatmap", model, version, segment, start, end, bucket_seconds)
     frame = pd.DataFrame(rows, columns=["feature", "bucket", "ratio"])
     frame["window_start"] = pd.to_datetime(
-        int(start.timestamp()) + frame["bucket"].astype("int64") * bucket_seconds, unit="s", utc=True
+        int(start.timestamp()) + frame["bucket"].astype("int64") * bucket_seconds,
+        unit="s",
+        utc=True,
     )
     return frame[["feature", "window_start", "ratio"]]
 
@@ -228,8 +314,15 @@ def _baseline_file(model: str, version: str) -> dict[str, Any] | None:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def explanations(url: str, model: str, version: str | None, start: datetime, end: datetime,
-                 search: str = "", limit: int = MAX_EXPLANATIONS) -> pd.DataFrame:
+def explanations(
+    url: str,
+    model: str,
+    version: str | None,
+    start: datetime,
+    end: datetime,
+    search: str = "",
+    limit: int = MAX_EXPLANATIONS,
+) -> pd.DataFrame:
     """Explained predictions of a model in windows starting in [start, end) (or by id prefix)."""
     rows = _read(url, "explanation_rows", model, version, start, end, search, limit)
     return _frame(rows, EXPLANATION_LIST_COLUMNS)

@@ -18,12 +18,25 @@ from monitor.store.records import ExplanationRecord
 from monitor.store.schema import ExplanationRow
 from monitor.store.windows import to_datetime
 
-__all__ = ["EXPLANATION_LIST_COLUMNS", "ExplanationReads", "explanation_record", "explanation_values"]
+__all__ = [
+    "EXPLANATION_LIST_COLUMNS",
+    "ExplanationReads",
+    "explanation_record",
+    "explanation_values",
+]
 
 #: Columns of the explanation list the app shows (no feature values or SHAP maps).
 EXPLANATION_LIST_COLUMNS = (
-    "id", "prediction_id", "version", "segment", "event_time", "window_start", "prediction",
-    "base_value", "reason", "explainer",
+    "id",
+    "prediction_id",
+    "version",
+    "segment",
+    "event_time",
+    "window_start",
+    "prediction",
+    "base_value",
+    "reason",
+    "explainer",
 )
 
 _EXPLANATION_REQUIRED = (
@@ -104,23 +117,33 @@ class ExplanationReads:
     def explanation(self, prediction_id: str) -> ExplanationRecord | None:
         """The newest explanation of ``prediction_id``, or None."""
         query = (
-            select(ExplanationRow).where(ExplanationRow.prediction_id == prediction_id)
-            .order_by(ExplanationRow.created_at.desc(), ExplanationRow.id.desc()).limit(1)
+            select(ExplanationRow)
+            .where(ExplanationRow.prediction_id == prediction_id)
+            .order_by(ExplanationRow.created_at.desc(), ExplanationRow.id.desc())
+            .limit(1)
         )
         with self.transaction("explanation") as session:  # type: ignore[attr-defined]
             row = session.scalar(query)
             return None if row is None else explanation_record(row)
 
     def explanations_for_window(
-        self, model: str, version: str, window_start: float | datetime, limit: int = 100,
+        self,
+        model: str,
+        version: str,
+        window_start: float | datetime,
+        limit: int = 100,
         segment: str | None = None,
     ) -> list[ExplanationRecord]:
         """Up to ``limit`` explanations of one window, by event time."""
         query = (
             select(ExplanationRow)
-            .where(ExplanationRow.model == model, ExplanationRow.version == version,
-                   ExplanationRow.window_start == to_datetime(window_start, "window_start"))
-            .order_by(ExplanationRow.event_time, ExplanationRow.id).limit(max(0, int(limit)))
+            .where(
+                ExplanationRow.model == model,
+                ExplanationRow.version == version,
+                ExplanationRow.window_start == to_datetime(window_start, "window_start"),
+            )
+            .order_by(ExplanationRow.event_time, ExplanationRow.id)
+            .limit(max(0, int(limit)))
         )
         if segment is not None:
             query = query.where(ExplanationRow.segment == segment)
@@ -128,7 +151,11 @@ class ExplanationReads:
             return [explanation_record(row) for row in session.scalars(query)]
 
     def top_attributions(
-        self, model: str, version: str, window_start: float | datetime, k: int = 10,
+        self,
+        model: str,
+        version: str,
+        window_start: float | datetime,
+        k: int = 10,
         segment: str | None = None,
     ) -> list[tuple[str, float]]:
         """The ``k`` features with the largest mean |SHAP| over a window's explanations.
@@ -137,7 +164,8 @@ class ExplanationReads:
         one counts as 0 there); ties are broken by feature name.
         """
         query = select(ExplanationRow.shap_values).where(
-            ExplanationRow.model == model, ExplanationRow.version == version,
+            ExplanationRow.model == model,
+            ExplanationRow.version == version,
             ExplanationRow.window_start == to_datetime(window_start, "window_start"),
         )
         if segment is not None:
@@ -156,7 +184,12 @@ class ExplanationReads:
         return ranked[: max(0, int(k))]
 
     def explanation_rows(
-        self, model: str, version: str | None, start: datetime, end: datetime, search: str = "",
+        self,
+        model: str,
+        version: str | None,
+        start: datetime,
+        end: datetime,
+        search: str = "",
         limit: int = 200,
     ) -> list[dict[str, Any]]:
         """Explained predictions of a model in windows starting in [start, end), newest first.
@@ -171,7 +204,9 @@ class ExplanationReads:
         if search:
             query = query.where(ExplanationRow.prediction_id.startswith(search, autoescape=True))
         else:
-            query = query.where(ExplanationRow.window_start >= start, ExplanationRow.window_start < end)
+            query = query.where(
+                ExplanationRow.window_start >= start, ExplanationRow.window_start < end
+            )
             if version is not None:
                 query = query.where(ExplanationRow.version == version)
         query = query.order_by(ExplanationRow.event_time.desc()).limit(max(0, int(limit)))
@@ -181,8 +216,12 @@ class ExplanationReads:
     def explanation_detail(self, explanation_id: int) -> dict[str, Any] | None:
         """Features and SHAP values of one explanation by row id, or None."""
         query = select(
-            ExplanationRow.prediction_id, ExplanationRow.features, ExplanationRow.prediction,
-            ExplanationRow.base_value, ExplanationRow.shap_values, ExplanationRow.explainer,
+            ExplanationRow.prediction_id,
+            ExplanationRow.features,
+            ExplanationRow.prediction,
+            ExplanationRow.base_value,
+            ExplanationRow.shap_values,
+            ExplanationRow.explainer,
             ExplanationRow.event_time,
         ).where(ExplanationRow.id == int(explanation_id))
         with self.transaction("explanation_detail") as session:  # type: ignore[attr-defined]

@@ -18,8 +18,20 @@ from monitor.store.schema import IncidentNoteRow, IncidentRow
 __all__ = ["INCIDENT_COLUMNS", "NOTE_ACTIONS", "IncidentStore", "NoteRejected"]
 
 INCIDENT_COLUMNS = (
-    "id", "fingerprint", "alertname", "status", "severity", "model", "version", "segment",
-    "feature", "labels", "annotations", "starts_at", "ends_at", "updated_at",
+    "id",
+    "fingerprint",
+    "alertname",
+    "status",
+    "severity",
+    "model",
+    "version",
+    "segment",
+    "feature",
+    "labels",
+    "annotations",
+    "starts_at",
+    "ends_at",
+    "updated_at",
 )
 NOTE_ACTIONS = ("note", "acknowledge", "resolve")
 
@@ -49,7 +61,9 @@ class IncidentStore:
             query = query.where(IncidentRow.starts_at < end)
         if start is not None:
             query = query.where(IncidentRow.ends_at.is_(None) | (IncidentRow.ends_at >= start))
-        query = query.order_by(IncidentRow.starts_at.desc(), IncidentRow.id.desc()).limit(max(0, int(limit)))
+        query = query.order_by(IncidentRow.starts_at.desc(), IncidentRow.id.desc()).limit(
+            max(0, int(limit))
+        )
         with self.transaction("incidents") as session:  # type: ignore[attr-defined]
             return [dict(row._mapping) for row in session.execute(query)]
 
@@ -57,13 +71,20 @@ class IncidentStore:
         """One incident with its ``notes`` (oldest first), or None."""
         with self.transaction("incident") as session:  # type: ignore[attr-defined]
             row = session.execute(
-                select(*[getattr(IncidentRow, c) for c in INCIDENT_COLUMNS]).where(IncidentRow.id == incident_id)
+                select(*[getattr(IncidentRow, c) for c in INCIDENT_COLUMNS]).where(
+                    IncidentRow.id == incident_id
+                )
             ).first()
             if row is None:
                 return None
             found = dict(row._mapping)
             notes = session.execute(
-                select(IncidentNoteRow.author, IncidentNoteRow.action, IncidentNoteRow.text, IncidentNoteRow.created_at)
+                select(
+                    IncidentNoteRow.author,
+                    IncidentNoteRow.action,
+                    IncidentNoteRow.text,
+                    IncidentNoteRow.created_at,
+                )
                 .where(IncidentNoteRow.incident_id == incident_id)
                 .order_by(IncidentNoteRow.created_at, IncidentNoteRow.id)
             )
@@ -88,7 +109,9 @@ class IncidentStore:
         if len(author) > 128:
             raise NoteRejected("author: at most 128 characters")
         if action not in NOTE_ACTIONS:
-            raise NoteRejected(f"action: {action!r} is not allowed; allowed: {', '.join(NOTE_ACTIONS)}")
+            raise NoteRejected(
+                f"action: {action!r} is not allowed; allowed: {', '.join(NOTE_ACTIONS)}"
+            )
         now = datetime.now(UTC)
         with self.transaction("add_note", write=True) as session:  # type: ignore[attr-defined]
             incident = session.get(IncidentRow, incident_id)
@@ -101,6 +124,13 @@ class IncidentStore:
                 if incident.ends_at is None:
                     incident.ends_at = now
             incident.updated_at = now
-            session.add(IncidentNoteRow(incident_id=incident_id, author=author, action=action,
-                                        text=text.strip(), created_at=now))
+            session.add(
+                IncidentNoteRow(
+                    incident_id=incident_id,
+                    author=author,
+                    action=action,
+                    text=text.strip(),
+                    created_at=now,
+                )
+            )
             return incident.status

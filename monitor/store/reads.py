@@ -26,7 +26,13 @@ from sqlalchemy import Integer, case, cast, extract, func, select
 
 from monitor.results import WindowReport
 from monitor.store.records import BaselineInfo, FeatureRecord, ModelSummary, WindowRecord
-from monitor.store.schema import BaselineRow, CheckpointRow, FeatureResultRow, IncidentRow, WindowResultRow
+from monitor.store.schema import (
+    BaselineRow,
+    CheckpointRow,
+    FeatureResultRow,
+    IncidentRow,
+    WindowResultRow,
+)
 from monitor.store.windows import feature_record, report_from_rows, to_datetime, window_record
 
 __all__ = ["LIGHT_WINDOW_COLUMNS", "StoreReads", "as_datetime"]
@@ -36,11 +42,28 @@ _F = FeatureResultRow
 _KEY = ("model", "version", "segment")
 #: Window columns without the JSON maps (what timelines and the heatmap need).
 LIGHT_WINDOW_COLUMNS = (
-    "id", "model", "version", "segment", "window_start", "window_end", "n_events", "n_labels",
-    "drift_share", "drift_score", "model_drifted", "n_drifted_features", "n_late",
+    "id",
+    "model",
+    "version",
+    "segment",
+    "window_start",
+    "window_end",
+    "n_events",
+    "n_labels",
+    "drift_share",
+    "drift_score",
+    "model_drifted",
+    "n_drifted_features",
+    "n_late",
 )
-_LABELLED_COLUMNS = ("window_start", "performance", "baseline_performance", "calibration",
-                     "baseline_calibration", "n_labels")
+_LABELLED_COLUMNS = (
+    "window_start",
+    "performance",
+    "baseline_performance",
+    "calibration",
+    "baseline_calibration",
+    "n_labels",
+)
 
 
 def as_datetime(value: Any) -> datetime | None:
@@ -76,8 +99,10 @@ def _join_newest(statement, labelled: bool):
     newest = newest.group_by(_W.model, _W.version, _W.segment).subquery()
     return statement.join(
         newest,
-        (_W.model == newest.c.model) & (_W.version == newest.c.version)
-        & (_W.segment == newest.c.segment) & (_W.window_start == newest.c.latest),
+        (_W.model == newest.c.model)
+        & (_W.version == newest.c.version)
+        & (_W.segment == newest.c.segment)
+        & (_W.window_start == newest.c.latest),
     )
 
 
@@ -90,7 +115,9 @@ def _window_query(model, version, segment, start, end, light: bool = False):
     return statement.order_by(_W.window_start, _W.model, _W.version, _W.segment)
 
 
-def _feature_query(model, start, end, features, version, segment, with_counts: bool, drifted_only: bool):
+def _feature_query(
+    model, start, end, features, version, segment, with_counts: bool, drifted_only: bool
+):
     # Plain columns, not ORM entities: several times faster for thousands of rows.
     columns = [c for c in _F.__table__.c if with_counts or c.name != "counts"]
     statement = select(*columns, _W.version, _W.segment).join(_W, _F.window_id == _W.id)
@@ -102,7 +129,9 @@ def _feature_query(model, start, end, features, version, segment, with_counts: b
     if drifted_only:
         statement = statement.where(_F.drifted.is_(True))
     order = (_F.window_start, _W.version, _W.segment, _F.feature, _F.method)
-    return _key_filter(statement, version, segment).order_by(*order if model is not None else (_F.model, *order))
+    return _key_filter(statement, version, segment).order_by(
+        *order if model is not None else (_F.model, *order)
+    )
 
 
 class StoreReads:
@@ -117,9 +146,15 @@ class StoreReads:
     def store_status(self) -> dict[str, Any]:
         """Window and incident counts and the newest window start (None when empty)."""
         with self.transaction("store_status") as session:  # type: ignore[attr-defined]
-            n_windows, latest = session.execute(select(func.count(_W.id), func.max(_W.window_start))).one()
+            n_windows, latest = session.execute(
+                select(func.count(_W.id), func.max(_W.window_start))
+            ).one()
             n_incidents = session.scalar(select(func.count(IncidentRow.id)))
-        return {"windows": int(n_windows), "latest": as_datetime(latest), "incidents": int(n_incidents or 0)}
+        return {
+            "windows": int(n_windows),
+            "latest": as_datetime(latest),
+            "incidents": int(n_incidents or 0),
+        }
 
     def model_names(self) -> list[str]:
         """Model names that have windows or incidents, sorted."""
@@ -131,7 +166,9 @@ class StoreReads:
     def model_versions(self, model: str) -> list[str]:
         """Versions of ``model`` with windows, the one with the newest window first."""
         statement = (
-            select(_W.version).where(_W.model == model).group_by(_W.version)
+            select(_W.version)
+            .where(_W.model == model)
+            .group_by(_W.version)
             .order_by(func.max(_W.window_start).desc())
         )
         with self.transaction("model_versions") as session:  # type: ignore[attr-defined]
@@ -139,7 +176,9 @@ class StoreReads:
 
     def time_bounds(self, model: str) -> tuple[datetime | None, datetime | None]:
         """First window start and last window end of ``model`` (None, None without windows)."""
-        statement = select(func.min(_W.window_start), func.max(_W.window_end)).where(_W.model == model)
+        statement = select(func.min(_W.window_start), func.max(_W.window_end)).where(
+            _W.model == model
+        )
         with self.transaction("time_bounds") as session:  # type: ignore[attr-defined]
             first, last = session.execute(statement).one()
         return as_datetime(first), as_datetime(last)
@@ -147,8 +186,15 @@ class StoreReads:
     def models(self) -> list[ModelSummary]:
         """Each (model, version) with windows: window count and newest window."""
         statement = (
-            select(_W.model, _W.version, func.count(_W.id), func.max(_W.window_start), func.max(_W.window_end))
-            .group_by(_W.model, _W.version).order_by(_W.model, _W.version)
+            select(
+                _W.model,
+                _W.version,
+                func.count(_W.id),
+                func.max(_W.window_start),
+                func.max(_W.window_end),
+            )
+            .group_by(_W.model, _W.version)
+            .order_by(_W.model, _W.version)
         )
         with self.transaction("models") as session:  # type: ignore[attr-defined]
             return [
@@ -162,14 +208,23 @@ class StoreReads:
         """The stored profile of ``model`` / ``version``, or None."""
         with self.transaction("load_baseline") as session:  # type: ignore[attr-defined]
             return session.scalar(
-                select(BaselineRow.profile).where(BaselineRow.model == model, BaselineRow.version == version)
+                select(BaselineRow.profile).where(
+                    BaselineRow.model == model, BaselineRow.version == version
+                )
             )
 
     def list_baselines(self) -> list[BaselineInfo]:
         """Every stored baseline (without profiles), by model and version."""
-        statement = select(BaselineRow.model, BaselineRow.version, BaselineRow.sha256, BaselineRow.created_at)
+        statement = select(
+            BaselineRow.model, BaselineRow.version, BaselineRow.sha256, BaselineRow.created_at
+        )
         with self.transaction("list_baselines") as session:  # type: ignore[attr-defined]
-            return [BaselineInfo(*row) for row in session.execute(statement.order_by(BaselineRow.model, BaselineRow.version))]
+            return [
+                BaselineInfo(*row)
+                for row in session.execute(
+                    statement.order_by(BaselineRow.model, BaselineRow.version)
+                )
+            ]
 
     def load_checkpoint(self, name: str) -> tuple[dict[str, int], bytes] | None:
         """``(offsets, state)`` of checkpoint ``name``, or None when there is none."""
@@ -209,7 +264,10 @@ class StoreReads:
     ) -> list[WindowRecord]:
         """Windows of ``model`` with ``start <= window_start < end``, oldest first."""
         with self.transaction("windows") as session:  # type: ignore[attr-defined]
-            return [window_record(row) for row in session.execute(_window_query(model, version, segment, start, end))]
+            return [
+                window_record(row)
+                for row in session.execute(_window_query(model, version, segment, start, end))
+            ]
 
     def window_report(
         self, model: str, version: str, segment: str, window_start: float | datetime
@@ -218,24 +276,44 @@ class StoreReads:
         start = to_datetime(window_start, "window_start")
         with self.transaction("window_report") as session:  # type: ignore[attr-defined]
             window = session.scalar(
-                select(_W).where(_W.model == model, _W.version == version, _W.segment == segment,
-                                 _W.window_start == start)
+                select(_W).where(
+                    _W.model == model,
+                    _W.version == version,
+                    _W.segment == segment,
+                    _W.window_start == start,
+                )
             )
             if window is None:
                 return None
-            features = session.scalars(select(_F).where(_F.window_id == window.id).order_by(_F.id)).all()
+            features = session.scalars(
+                select(_F).where(_F.window_id == window.id).order_by(_F.id)
+            ).all()
             return report_from_rows(window, features)
 
     def newest_window_rows(self, *, labelled: bool = False) -> list[dict[str, Any]]:
         """The newest window of every (model, version, segment); ``labelled``: newest with labels."""
-        statement = _join_newest(select(*_W.__table__.c), labelled).order_by(_W.model, _W.version, _W.segment)
+        statement = _join_newest(select(*_W.__table__.c), labelled).order_by(
+            _W.model, _W.version, _W.segment
+        )
         return self._rows("newest_windows", statement)
 
     def newest_drifted_rows(self) -> list[dict[str, Any]]:
         """Feature verdicts flagged in the newest window of every (model, version, segment)."""
         statement = _join_newest(
-            select(_F.model, _W.version, _W.segment, _F.window_start, _F.feature, _F.kind, _F.method, _F.score,
-                   _F.p_value, _F.threshold).join(_F, _F.window_id == _W.id).where(_F.drifted.is_(True)),
+            select(
+                _F.model,
+                _W.version,
+                _W.segment,
+                _F.window_start,
+                _F.feature,
+                _F.kind,
+                _F.method,
+                _F.score,
+                _F.p_value,
+                _F.threshold,
+            )
+            .join(_F, _F.window_id == _W.id)
+            .where(_F.drifted.is_(True)),
             labelled=False,
         ).order_by(_F.model, _W.version, _W.segment, _F.feature, _F.method)
         return self._rows("newest_drifted", statement)
@@ -255,10 +333,14 @@ class StoreReads:
         since = min(r["window_start"] for r in rows) - timedelta(hours=coverage_hours)
         sums: dict[tuple, list[int]] = {}
         newest = {tuple(r[k] for k in _KEY): r["window_start"] for r in rows}
-        statement = select(_W.model, _W.version, _W.segment, _W.window_start, _W.n_events, _W.n_labels)
+        statement = select(
+            _W.model, _W.version, _W.segment, _W.window_start, _W.n_events, _W.n_labels
+        )
         for recent in self._rows("label_coverage", statement.where(_W.window_start >= since)):
             key = tuple(recent[k] for k in _KEY)
-            if key in newest and recent["window_start"] > newest[key] - timedelta(hours=coverage_hours):
+            if key in newest and recent["window_start"] > newest[key] - timedelta(
+                hours=coverage_hours
+            ):
                 total = sums.setdefault(key, [0, 0])
                 total[0] += recent["n_events"]
                 total[1] += recent["n_labels"]
@@ -292,7 +374,9 @@ class StoreReads:
         ``features`` restricts to those names; ``drifted_only`` to flagged verdicts;
         ``model`` None reads every model (with ``drifted_only``, for the overview).
         """
-        statement = _feature_query(model, start, end, features, version, segment, with_counts, drifted_only)
+        statement = _feature_query(
+            model, start, end, features, version, segment, with_counts, drifted_only
+        )
         return self._rows("feature_results", statement)
 
     def feature_results(
@@ -313,10 +397,18 @@ class StoreReads:
         statement = _feature_query(model, start, end, features, version, segment, True, False)
         with self.transaction("feature_results") as session:  # type: ignore[attr-defined]
             # Rows straight from the cursor: thousands of them per call.
-            return [feature_record(row, row.version, row.segment) for row in session.execute(statement)]
+            return [
+                feature_record(row, row.version, row.segment) for row in session.execute(statement)
+            ]
 
     def drift_heatmap(
-        self, model: str, version: str, segment: str, start: datetime, end: datetime, bucket_seconds: int
+        self,
+        model: str,
+        version: str,
+        segment: str,
+        start: datetime,
+        end: datetime,
+        bucket_seconds: int,
     ) -> list[dict[str, Any]]:
         """Largest drift ratio per input feature and time bucket, aggregated in the database.
 
@@ -332,9 +424,15 @@ class StoreReads:
         lower = sorted(name for name, spec in REGISTRY.items() if not spec.higher_is_drift)
         ratio = _F.score / func.nullif(_F.threshold, 0)
         if lower:
-            ratio = case((_F.method.in_(lower), _F.threshold / func.nullif(_F.score, 0)), else_=ratio)
+            ratio = case(
+                (_F.method.in_(lower), _F.threshold / func.nullif(_F.score, 0)), else_=ratio
+            )
         # SQLite keeps UTC datetimes as text; strftime('%s') reads them as UTC.
-        epoch = func.floor(extract("epoch", _W.window_start)) if postgres else cast(func.strftime("%s", _W.window_start), Integer)
+        epoch = (
+            func.floor(extract("epoch", _W.window_start))
+            if postgres
+            else cast(func.strftime("%s", _W.window_start), Integer)
+        )
         offset = (epoch - int(start.timestamp())) / bucket_seconds
         # Non-negative offsets, so integer division is the floor on both databases.
         bucket = cast(func.floor(offset), Integer) if postgres else cast(offset, Integer)

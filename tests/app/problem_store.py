@@ -31,10 +31,22 @@ RATE = 2.0  # events per second of event time and model: 600 per window, 300 per
 
 def scenarios(start: float) -> list[Scenario]:
     return [
-        Scenario(model="credit", version="v1", drift_features=("num_0", "num_1"),
-                 drift_start=start + DRIFT_FROM * WINDOW, shift=1.0, seed=11),
-        Scenario(model="churn", version="v3", drift_features=(), concept_start=start + CONCEPT_FROM * WINDOW,
-                 concept_segment="eu", seed=12),
+        Scenario(
+            model="credit",
+            version="v1",
+            drift_features=("num_0", "num_1"),
+            drift_start=start + DRIFT_FROM * WINDOW,
+            shift=1.0,
+            seed=11,
+        ),
+        Scenario(
+            model="churn",
+            version="v3",
+            drift_features=(),
+            concept_start=start + CONCEPT_FROM * WINDOW,
+            concept_segment="eu",
+            seed=12,
+        ),
     ]
 
 
@@ -48,19 +60,31 @@ def run_pipeline(sink, now: float | None = None, importances: dict[str, float] |
     start = (now // WINDOW - N_WINDOWS - 1) * WINDOW
     models = scenarios(start)
     settings = load_settings(
-        None, models=[{"name": m.model} for m in models],
+        None,
+        models=[{"name": m.model} for m in models],
         windows={"size_seconds": WINDOW, "allowed_lateness_seconds": 0, "min_events": 100},
     )
     registry, metrics, collector = create_metrics(100)
     baselines = BaselineRegistry(settings)
     for scenario in models:
         frame = training_frame(scenario, n=5_000)
-        baseline = build_baseline(frame, scenario.model, scenario.version, target="target", prediction="prediction",
-                                  score="score", source="training data",
-                                  importances=importances if scenario.model == "credit" else None)
+        baseline = build_baseline(
+            frame,
+            scenario.model,
+            scenario.version,
+            target="target",
+            prediction="prediction",
+            score="score",
+            source="training data",
+            importances=importances if scenario.model == "credit" else None,
+        )
         baselines.add(baseline)
-    truth = GroundTruth(settings.labels, {m.name: m for m in settings.models}, baselines.get, metrics, float(WINDOW))
-    pipeline = Pipeline(settings, metrics, collector, baselines, sinks=[sink] if sink else [], truth=truth)
+    truth = GroundTruth(
+        settings.labels, {m.name: m for m in settings.models}, baselines.get, metrics, float(WINDOW)
+    )
+    pipeline = Pipeline(
+        settings, metrics, collector, baselines, sinks=[sink] if sink else [], truth=truth
+    )
     per_window = int(WINDOW * RATE)
     for index in range(N_WINDOWS + 1):
         begin = start + index * WINDOW
@@ -74,8 +98,9 @@ def run_pipeline(sink, now: float | None = None, importances: dict[str, float] |
     return pipeline, registry, start
 
 
-def fill_problem_store(url: str, now: float | None = None,
-                       importances: dict[str, float] | None = None) -> dict[str, float]:
+def fill_problem_store(
+    url: str, now: float | None = None, importances: dict[str, float] | None = None
+) -> dict[str, float]:
     """Write the windows and baselines; returns the event-time start of the first window and of the drift."""
     store = open_store(url)
     pipeline, _, start = run_pipeline(lambda r: store.write_reports([r]), now, importances)

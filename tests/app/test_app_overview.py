@@ -25,8 +25,16 @@ from tests.app.test_app_pages import chart, findings_table, metric, run, table
 from dashboards.app import STORE_URL_ENV, queries
 
 # num_1 drifts but barely matters to the model; num_2 matters most and never drifts.
-IMPORTANCES = {"num_0": 0.01, "num_1": 0.005, "num_2": 0.5, "num_3": 0.3, "num_4": 0.1, "num_5": 0.05,
-               "cat_0": 0.02, "cat_1": 0.015}
+IMPORTANCES = {
+    "num_0": 0.01,
+    "num_1": 0.005,
+    "num_2": 0.5,
+    "num_3": 0.3,
+    "num_4": 0.1,
+    "num_5": 0.05,
+    "cat_0": 0.02,
+    "cat_1": 0.015,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +46,11 @@ def _no_component_scan(monkeypatch) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def problems(request, tmp_path, monkeypatch) -> dict:
-    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_schema_url")
+    url = (
+        f"sqlite:///{tmp_path / 'store.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_schema_url")
+    )
     times = fill_problem_store(url, importances=IMPORTANCES)
     monkeypatch.setenv(STORE_URL_ENV, url)
     st.cache_data.clear()
@@ -65,10 +77,16 @@ def test_overview_names_the_drifting_and_the_failing_model(problems: dict) -> No
     rows = [(f["what"], f["model"], f["segment"]) for f in found]
     # The accuracy loss pages (critical) and comes first; drift of both credit segments follows.
     assert rows[0] == ("performance drop", "churn v3", "region=eu")
-    assert ("drift", "credit v1", "region=eu") in rows and ("drift", "credit v1", "region=us") in rows
+    assert ("drift", "credit v1", "region=eu") in rows and (
+        "drift",
+        "credit v1",
+        "region=us",
+    ) in rows
     assert not any(what == "stale" for what, _, _ in rows)  # the windows are fresh
-    assert not any(model == "churn v3" and segment == "region=us" and what != "calibration"
-                   for what, model, segment in rows)
+    assert not any(
+        model == "churn v3" and segment == "region=us" and what != "calibration"
+        for what, model, segment in rows
+    )
     churn = found[0]
     assert "driftd-critical" in churn["class"] and churn["about"] in ("roc_auc", "accuracy")
     assert float(churn["value"]) < float(churn["limit"])
@@ -77,8 +95,12 @@ def test_overview_names_the_drifting_and_the_failing_model(problems: dict) -> No
     assert "driftd-warning" in credit["class"] and credit["about"].startswith("num_0, num_1")
     assert credit["since (UTC)"] == since(problems["drift"])
     link = dict(parse_qsl(credit["link"].lstrip("?")))
-    assert link["model"] == "credit" and link["segment"] == "region=eu" and link["feature"] == "num_0"
-    assert link["from"] == datetime.fromtimestamp(problems["drift"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (
+        link["model"] == "credit" and link["segment"] == "region=eu" and link["feature"] == "num_0"
+    )
+    assert link["from"] == datetime.fromtimestamp(problems["drift"], UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     assert metric(at, "Critical") == "1" and metric(at, "Open incidents") == "0"
 
     # Model health: the out-of-threshold cells are marked, the healthy rows are not.
@@ -104,15 +126,28 @@ def _record_incident(url: str, feature: str, starts_at: float) -> int:
     from monitor.store import open_store
 
     payload = {
-        "version": "4", "status": "firing", "receiver": "driftd", "groupKey": "{}:{}",
-        "alerts": [{
-            "status": "firing", "fingerprint": "a1b2c3d4e5f60718",
-            "labels": {"alertname": "DriftdFeatureDrift", "severity": "warning", "model": "credit",
-                       "version": "v1", "segment": "region=eu", "feature": feature, "method": "wasserstein"},
-            "annotations": {"summary": f"Feature {feature} of credit v1 drifted"},
-            "startsAt": datetime.fromtimestamp(starts_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "endsAt": "0001-01-01T00:00:00Z",
-        }],
+        "version": "4",
+        "status": "firing",
+        "receiver": "driftd",
+        "groupKey": "{}:{}",
+        "alerts": [
+            {
+                "status": "firing",
+                "fingerprint": "a1b2c3d4e5f60718",
+                "labels": {
+                    "alertname": "DriftdFeatureDrift",
+                    "severity": "warning",
+                    "model": "credit",
+                    "version": "v1",
+                    "segment": "region=eu",
+                    "feature": feature,
+                    "method": "wasserstein",
+                },
+                "annotations": {"summary": f"Feature {feature} of credit v1 drifted"},
+                "startsAt": datetime.fromtimestamp(starts_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "endsAt": "0001-01-01T00:00:00Z",
+            }
+        ],
     }
     store = open_store(url, create=False)
     (incident_id,) = record_notification(store.session, payload)
@@ -133,13 +168,20 @@ def test_incident_page_ranks_the_alerted_feature_first(problems: dict) -> None:
     assert ranking["rank_score"].idxmax() == ranking.index[ranking["feature"] == "num_2"][0]
     assert at.selectbox(key="incident_feature").value == "num_1"
     caption = " ".join(c.value for c in at.caption)
-    assert "The alerted feature (num_1) comes first" in caption and "baseline's SHAP importances" in caption
+    assert (
+        "The alerted feature (num_1) comes first" in caption
+        and "baseline's SHAP importances" in caption
+    )
     involved = table(at, "model drifted")
     drifted_windows = int(ranking["windows_drifted"].iloc[0])
     assert metric(at, "num_1 drifted") == f"{drifted_windows} / {len(involved)}"
-    assert metric(at, "Dataset drifted") == f"{int(involved['model drifted'].sum())} / {len(involved)}"
+    assert (
+        metric(at, "Dataset drifted") == f"{int(involved['model drifted'].sum())} / {len(involved)}"
+    )
     shapes = _shapes(at, "num_1: wasserstein per window")
-    assert shapes and any(a.get("text") == "incident" for a in _annotations(at, "num_1: wasserstein per window"))
+    assert shapes and any(
+        a.get("text") == "incident" for a in _annotations(at, "num_1: wasserstein per window")
+    )
 
 
 def _shapes(at: AppTest, title: str) -> list:
@@ -152,7 +194,13 @@ def _annotations(at: AppTest, title: str) -> list:
 
 def test_range_link_has_no_incident_band_and_names_missing_explanations(problems: dict) -> None:
     start = datetime.fromtimestamp(problems["drift"], UTC).isoformat()
-    at = run(model="churn", version="v3", segment="region=eu", feature="num_0", **{"from": start, "to": "now"})
+    at = run(
+        model="churn",
+        version="v3",
+        segment="region=eu",
+        feature="num_0",
+        **{"from": start, "to": "now"},
+    )
     assert not at.error
     assert at.title[0].value == "Investigation: churn"
     caption = " ".join(c.value for c in at.caption)

@@ -18,10 +18,17 @@ from monitor.demo_progress import progress_line, windows_closed
 
 def test_progress_line_counts_windows_and_names_what_drifted() -> None:
     pipeline, registry, start = run_pipeline(None)
-    daemon = SimpleNamespace(collector=pipeline.collector, registry=registry, settings=pipeline.settings)
+    daemon = SimpleNamespace(
+        collector=pipeline.collector, registry=registry, settings=pipeline.settings
+    )
     # Event time one hour ahead of the wall clock, as a demo at speed 60 after a minute.
-    service = SimpleNamespace(start_time=start, wall_started=0.0, speed=60.0, sent={"credit": 10, "churn": 5},
-                              event_now=lambda wall: start + N_WINDOWS * 300)
+    service = SimpleNamespace(
+        start_time=start,
+        wall_started=0.0,
+        speed=60.0,
+        sent={"credit": 10, "churn": 5},
+        event_now=lambda wall: start + N_WINDOWS * 300,
+    )
     line = progress_line(daemon, service, 61.0, 120.0, wall_now=start + N_WINDOWS * 300 - 3600)
     keys = 2 * 2  # two models x two segments: what the old line showed as "windows"
     closed = windows_closed(registry)

@@ -31,19 +31,33 @@ T0 = 1_767_225_600.0
 WINDOW = 300
 RATE = 2.0  # events per second of event time: 600 per window, about 300 per segment
 NORMAL = Scenario(model="credit", version="v1", drift_features=("num_0",), seed=31)
-SHIFTED = Scenario(model="credit", version="v1", drift_features=("num_0",), drift_start=0.0, shift=1.5, seed=31)
+SHIFTED = Scenario(
+    model="credit", version="v1", drift_features=("num_0",), drift_start=0.0, shift=1.5, seed=31
+)
 TIMEOUT_S = 150
 
 
 def _config(tmp_path: Path, bootstrap: str, prefix: str) -> tuple[Path, str]:
-    baseline = build_baseline(training_frame(NORMAL, n=5_000), "credit", "v1", target="target",
-                              prediction="prediction", score="score")
+    baseline = build_baseline(
+        training_frame(NORMAL, n=5_000),
+        "credit",
+        "v1",
+        target="target",
+        prediction="prediction",
+        score="score",
+    )
     path = baseline.save(tmp_path / "credit-v1.json")
     config = {
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": f"{prefix}-g",
-                  "predictions_topic": f"{prefix}.predictions", "labels_topic": f"{prefix}.labels",
-                  "dead_letter_topic": f"{prefix}.dlq", "max_poll_interval_ms": 3000,
-                  "session_timeout_ms": 6000, "heartbeat_interval_ms": 500},
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "group_id": f"{prefix}-g",
+            "predictions_topic": f"{prefix}.predictions",
+            "labels_topic": f"{prefix}.labels",
+            "dead_letter_topic": f"{prefix}.dlq",
+            "max_poll_interval_ms": 3000,
+            "session_timeout_ms": 6000,
+            "heartbeat_interval_ms": 500,
+        },
         "models": [{"name": "credit", "baseline": str(path)}],
         "labels": {"enabled": False},
         "store": {"url": f"sqlite:///{tmp_path / 'store.db'}"},
@@ -71,19 +85,29 @@ def _produce(bootstrap: str, topic: str) -> None:
     producer.close()
 
 
-def test_json_logs_tell_what_the_daemon_does(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str) -> None:
+def test_json_logs_tell_what_the_daemon_does(
+    tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
+) -> None:
     config, sha256 = _config(tmp_path, kafka_bootstrap, topic_prefix)
-    process = subprocess.Popen([str(DRIFTD), "run", "--config", str(config), "--log-format", "json"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(DRIFTD), "run", "--config", str(config), "--log-format", "json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True)
+    reader = threading.Thread(
+        target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True
+    )
     reader.start()
 
     def seen(event: str, **fields) -> list[dict]:
         found = []
         for line in list(lines):
             document = json.loads(line)
-            if document.get("event") == event and all(document.get(k) == v for k, v in fields.items()):
+            if document.get("event") == event and all(
+                document.get(k) == v for k, v in fields.items()
+            ):
                 found.append(document)
         return found
 
@@ -93,8 +117,11 @@ def test_json_logs_tell_what_the_daemon_does(tmp_path: Path, kafka_bootstrap: st
             assert process.poll() is None, "".join(lines)
             time.sleep(0.2)
         _produce(kafka_bootstrap, f"{topic_prefix}.predictions")
-        while time.monotonic() < deadline and not (seen("drift_cleared", feature="num_0") and seen("invalid_event")
-                                                   and len(seen("window_closed")) >= 2 * 6):
+        while time.monotonic() < deadline and not (
+            seen("drift_cleared", feature="num_0")
+            and seen("invalid_event")
+            and len(seen("window_closed")) >= 2 * 6
+        ):
             assert process.poll() is None, "".join(lines)
             time.sleep(0.5)
     finally:
@@ -115,7 +142,11 @@ def test_json_logs_tell_what_the_daemon_does(tmp_path: Path, kafka_bootstrap: st
     starts = sorted({d["window_start"] for d in closed})
     assert starts[:6] == [T0 + i * WINDOW for i in range(6)]
     # (the window of the one event that moved the watermark closes at shutdown, untested)
-    assert all(d["level"] == "info" and d["n_events"] >= 100 for d in closed if d["window_start"] < T0 + 6 * WINDOW)
+    assert all(
+        d["level"] == "info" and d["n_events"] >= 100
+        for d in closed
+        if d["window_start"] < T0 + 6 * WINDOW
+    )
     shifted = [d for d in closed if 2 * WINDOW <= d["window_start"] - T0 < 4 * WINDOW]
     assert shifted and all("num_0" in d["drifted_features"] for d in shifted)
 

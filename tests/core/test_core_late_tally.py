@@ -20,14 +20,27 @@ SCENARIO = Scenario(model="credit", version="v1", seed=9)
 
 
 def test_late_events_are_stored_with_the_next_window_of_their_key(tmp_path) -> None:
-    settings = load_settings(None, models=[{"name": "credit"}],
-                             windows={"size_seconds": 60, "allowed_lateness_seconds": 0, "min_events": 10})
+    settings = load_settings(
+        None,
+        models=[{"name": "credit"}],
+        windows={"size_seconds": 60, "allowed_lateness_seconds": 0, "min_events": 10},
+    )
     registry, metrics, collector = create_metrics(100)
     baselines = BaselineRegistry(settings)
-    baselines.add(build_baseline(training_frame(SCENARIO, n=2_000), "credit", "v1", target="target",
-                                 prediction="prediction", score="score"))
+    baselines.add(
+        build_baseline(
+            training_frame(SCENARIO, n=2_000),
+            "credit",
+            "v1",
+            target="target",
+            prediction="prediction",
+            score="score",
+        )
+    )
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    pipeline = Pipeline(settings, metrics, collector, baselines, sinks=[lambda r: store.write_reports([r])])
+    pipeline = Pipeline(
+        settings, metrics, collector, baselines, sinks=[lambda r: store.write_reports([r])]
+    )
 
     def send(start: float, n: int, seed: int, rate: float) -> list[dict]:
         events, _ = prediction_events(SCENARIO, start, n, rate, seed=seed)
