@@ -15,13 +15,10 @@ from alerts.spec import (
 )
 from detectors.registry import REGISTRY
 from monitor import events
+from monitor.findings import LOWER_IS_BETTER
 from monitor.metrics import PERFORMANCE_METRICS
 
 __all__ = ["LOWER_IS_BETTER", "SCHEMA_REASONS", "drift_alerts", "quality_alerts"]
-
-# Performance metrics where a larger value is worse; every other metric in
-# PERFORMANCE_METRICS drops when the model gets worse.
-LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})
 # Reasons of driftd_invalid_events_total that mean "the producer broke the event contract".
 SCHEMA_REASONS = (events.SCHEMA, events.NOT_JSON, events.BAD_TIMESTAMP, events.TOO_LARGE)
 

@@ -61,7 +61,7 @@ def pipeline_alerts(ctx: Context) -> list[AlertSpec]:
                 value=1.0,
             )
         )
-    stale_s = 2 * settings.windows.size_seconds + settings.windows.allowed_lateness_seconds
+    stale_s = settings.stale_window_seconds
     model = model_labels(ctx)
     lag = options.consumer_lag
     explain = options.explain_queue_ratio
@@ -97,10 +97,10 @@ def pipeline_alerts(ctx: Context) -> list[AlertSpec]:
             group="driftd-pipeline",
             severity="warning",
             scope="model",
-            expr=f"driftd:window_age:seconds > {stale_s}",
+            expr=f"driftd:window_age:seconds > {stale_s:g}",
             summary="driftd closes no new windows for a model",
             describe=lambda r: (
-                f"driftd closed no window of {where(r)} for more than {stale_s} s "
+                f"driftd closed no window of {where(r)} for more than {stale_s:g} s "
                 f"(2 windows + allowed lateness): events stopped, or the watermark is stuck."
             ),
             cases=(

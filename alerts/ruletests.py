@@ -38,7 +38,7 @@ class TestPlan:
         candidates = [60.0, max(1.0, rate_s / 4)]
         candidates += [d for d in (self.for_s, self.keep_s) if d > 0]
         self.interval = max(1, int(min(candidates)))
-        stale_s = 2 * settings.windows.size_seconds + settings.windows.allowed_lateness_seconds
+        stale_s = settings.stale_window_seconds
         # Past the rate window (exact rates), the staleness threshold, and ``for``.
         self.fire_at = self._step(self.for_s + max(rate_s, stale_s) + 2 * self.interval)
         self.pending_at = (

@@ -86,7 +86,6 @@ def thresholds_for(settings: Settings, options: RuleOptions | None = None) -> Th
     """
     options = options or RuleOptions.from_settings(settings)
     registered = sorted(REGISTRY.items())
-    windows = settings.windows
     return Thresholds(
         drift_share=settings.drift.drift_share_threshold,
         methods=MappingProxyType({
@@ -103,5 +102,5 @@ def thresholds_for(settings: Settings, options: RuleOptions | None = None) -> Th
         dead_letter_ratio=options.dead_letter_ratio,
         consumer_lag=options.consumer_lag,
         explain_queue_ratio=options.explain_queue_ratio,
-        stale_window_seconds=float(2 * windows.size_seconds + windows.allowed_lateness_seconds),
+        stale_window_seconds=settings.stale_window_seconds,
     )

@@ -6,9 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
-
 from monitor.baseline import BaselineError, build_baseline, load_baseline, read_table
 
 app = typer.Typer(no_args_is_help=True)
@@ -58,17 +55,22 @@ def build(
 
 
 @app.command("show")
-def show(path: Annotated[Path, typer.Argument(help="A baseline JSON file.")]) -> None:
-    """Print a baseline's features, types, bins and missing rates."""
+def show(
+    path: Annotated[Path, typer.Argument(help="A baseline JSON file.")],
+    wide: Annotated[bool, typer.Option("--wide", help="Every row and column in full (tables fit 80 columns without).")] = False,
+    section: Annotated[Optional[list[str]], typer.Option("--section", help="Only this section (repeatable): summary, features, outputs, performance, calibration, importances.")] = None,
+) -> None:
+    """Print what a baseline holds: summary, features, outputs, performance, calibration, SHAP importances."""
+    from monitor.baseline_show import sections
+    from monitor.cli_tables import print_table
+
     try:
         baseline = load_baseline(path)
-    except BaselineError as exc:
+        shown = sections(baseline, wide, section)
+    except (BaselineError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    table = Table(title=f"{baseline.model} {baseline.version} ({baseline.task})")
-    for column in ("feature", "kind", "bins", "missing", "range / top categories"):
-        table.add_column(column)
-    for name, p in baseline.features.items():
-        summary = f"{p.minimum:.4g} .. {p.maximum:.4g}" if p.kind == "numeric" else ", ".join(p.categories[:5])
-        table.add_row(name, p.kind, str(p.n_bins), f"{p.missing_ratio:.2%}", summary)
-    Console().print(table)
+    for index, (_, table) in enumerate(shown):
+        if index:
+            typer.echo("")
+        print_table(table, wide)

@@ -16,7 +16,7 @@ from alerts.grafana_cli import grafana_generate, grafana_push
 from dashboards.cli import app as dashboards_app
 from dashboards.app_cli import run_app
 from monitor.baseline_cli import app as baseline_app
-from monitor.commands import compare, demo, run
+from monitor.commands import broker, compare, demo, methods, run
 from monitor.deploy_cli import app as deploy_app
 from monitor.init_cli import init
 from monitor.sidecar.cli import sidecar
@@ -32,6 +32,8 @@ app = typer.Typer(
 app.command("run")(run)
 app.command("demo")(demo)
 app.command("init")(init)
+app.command("broker")(broker)
+app.command("methods")(methods)
 app.command("compare")(compare)
 app.command("app")(run_app)
 app.command("sidecar")(sidecar)

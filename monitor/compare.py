@@ -8,7 +8,12 @@ bounded samples, so KS equals ``scipy.stats.ks_2samp`` on the two columns.
 
 Decisions follow the daemon's rule: the effect size must pass the method's
 threshold and, for methods with a p-value, the p-value corrected across the
-features tested by that method must be below ``alpha``.
+features tested by that method must be below ``alpha``. The multivariate method
+defaults to the daemon's (``drift.multivariate_method``, pca_reconstruction).
+
+A baseline JSON file as ``--reference`` (what ``driftd baseline build`` writes and
+the daemon uses) is compared by :mod:`monitor.compare_baseline`: the stored profile
+with exactly the daemon's decisions for one window of the current rows.
 
 Exit status: 0 when the comparison ran (drift or not), 1 with ``--fail-on-drift``
 when any feature or multivariate test drifted, 2 on bad input.
@@ -16,7 +21,6 @@ when any feature or multivariate test drifted, 2 on bad input.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,8 +40,8 @@ from detectors.registry import REGISTRY, choose_method
 from monitor.baseline import (
     BaselineError,
     FeatureProfile,
-    category_strings,
     build_baseline,
+    category_strings,
     profile_column,
     read_table,
 )
@@ -48,7 +52,8 @@ FORMATS = ("table", "json", "html")
 CORRECTIONS = ("bh", "bonferroni", "none")
 # Rows per side fed to multivariate methods (they fit models; full files would be slow).
 MULTIVARIATE_ROWS = 5000
-PREDICTION, LABEL = "__prediction__", "__label__"
+PREDICTION, PREDICTION_SCORE, LABEL = "__prediction__", "__prediction_score__", "__label__"
+_OUTPUTS = (PREDICTION, PREDICTION_SCORE, LABEL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +82,18 @@ class Comparison:
     multivariate: list[DriftResult] = field(default_factory=list)
     profiles: dict[str, FeatureProfile] = field(default_factory=dict)
     current_counts: dict[str, np.ndarray] = field(default_factory=dict)
+    # "file": both sides are files (exact samples); "baseline": a stored baseline, daemon decisions.
+    basis: str = "file"
 
     @property
     def drifted_features(self) -> list[str]:
         """Input features (not prediction or label) flagged by at least one method."""
         names = {r.result.feature for r in self.rows if r.result.drifted}
-        return [n for n in self.profiles if n in names and n not in (PREDICTION, LABEL)]
+        return [n for n in self.profiles if n in names and n not in _OUTPUTS]
 
     @property
     def drift_share(self) -> float:
-        features = [n for n in self.profiles if n not in (PREDICTION, LABEL)]
+        features = [n for n in self.profiles if n not in _OUTPUTS]
         return len(self.drifted_features) / len(features) if features else 0.0
 
     @property
@@ -141,6 +148,8 @@ def run_comparison(
     methods: Sequence[str] | None = None,
     target: str | None = None,
     prediction: str | None = None,
+    score: str | None = None,
+    multivariate: str = "pca_reconstruction",
     correction: str = "bh",
     alpha: float = 0.05,
     drift_share_threshold: float = 0.3,
@@ -158,9 +167,11 @@ def run_comparison(
     """
     requested = list(methods or ["auto"])
     _check_options(requested, correction, alpha)
+    if multivariate != "none" and multivariate not in MULTIVARIATE_METHODS:
+        raise ValueError(f"--multivariate: {multivariate!r} not allowed; allowed: none, {', '.join(MULTIVARIATE_METHODS)}")
     if current.empty:
         raise ValueError(f"{current_name}: the current data has no rows")
-    special = [c for c in (target, prediction) if c]
+    special = [c for c in (target, prediction, score) if c]
     missing = [c for c in reference.columns if c not in current.columns]
     missing += [c for c in special if c not in current.columns and c not in missing]
     if missing:
@@ -172,9 +183,9 @@ def run_comparison(
     )
     profiles = dict(baseline.features)
     columns = {name: name for name in profiles}
-    for pseudo, column in ((PREDICTION, prediction), (LABEL, target)):
+    for pseudo, column, kind in ((PREDICTION, prediction, None), (PREDICTION_SCORE, score, "numeric"), (LABEL, target, None)):
         if column:
-            profiles[pseudo] = profile_column(pseudo, reference[column], n_bins=n_bins, top_k=top_k, sample_size=len(reference))
+            profiles[pseudo] = profile_column(pseudo, reference[column], kind, n_bins=n_bins, top_k=top_k, sample_size=len(reference))
             columns[pseudo] = column
     comparison = Comparison(
         reference_name, current_name, len(reference), len(current), correction, alpha, drift_share_threshold,
@@ -208,7 +219,10 @@ def run_comparison(
             comparison.rows.append(FeatureRow(result, kind, corrected, missing_ref, missing_cur))
     order = {name: i for i, name in enumerate(profiles)}
     comparison.rows.sort(key=lambda r: (order[r.result.feature], r.result.method))
-    for method in [m for m in requested if m in MULTIVARIATE_METHODS]:
+    joint = [m for m in requested if m in MULTIVARIATE_METHODS]
+    if multivariate != "none" and multivariate not in joint:
+        joint.insert(0, multivariate)
+    for method in joint:
         comparison.multivariate.append(_multivariate(method, reference, current, baseline.numeric_names, alpha))
     return comparison
 
@@ -271,65 +285,46 @@ def to_json(comparison: Comparison) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2)
 
 
-def _format(value: float | None, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if math.isinf(value):
-        return "inf"
-    return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
-
-
-def render_table(comparison: Comparison) -> Any:
-    """A rich table of the per-feature verdicts (plus multivariate rows)."""
-    from rich.table import Table
-
-    table = Table(
-        title=f"driftd compare: {comparison.current} vs {comparison.reference}",
-        caption=(
-            f"{len(comparison.drifted_features)} of {sum(1 for n in comparison.profiles if n not in (PREDICTION, LABEL))} "
-            f"features drifted (share {comparison.drift_share:.2f}, dataset drift at >= "
-            f"{comparison.drift_share_threshold:.2f}: {'yes' if comparison.dataset_drift else 'no'}); "
-            f"p-values corrected with {comparison.correction}, alpha {comparison.alpha}"
-        ),
-    )
-    for header, justify in (("feature", "left"), ("kind", "left"), ("method", "left"), ("score", "right"),
-                            ("p-value", "right"), ("threshold", "right"), ("decision", "left")):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
-    for row in comparison.rows:
-        r = row.result
-        table.add_row(r.feature, row.kind, r.method, _format(r.score), _format(r.p_value), _format(r.threshold),
-                      "[bold red]DRIFT[/]" if r.drifted else "ok")
-    for r in comparison.multivariate:
-        table.add_row("(all numeric)", "multivariate", r.method, _format(r.score), _format(r.p_value),
-                      _format(r.threshold), "[bold red]DRIFT[/]" if r.drifted else "ok")
-    return table
+_METHODS_HELP = (
+    f"Method(s) to run (repeatable): auto or any registered method ({', '.join(sorted(REGISTRY))}); "
+    "`driftd methods` lists them with their thresholds and sources."
+)
 
 
 def compare(
-    reference: Annotated[Path, typer.Option("--reference", "-r", help="Reference data (Parquet or CSV).")],
+    reference: Annotated[Path, typer.Option("--reference", "-r", help="Reference: data (Parquet, CSV) or a baseline JSON from `driftd baseline build`.")],
     current: Annotated[Path, typer.Option("--current", "-c", help="Current data (Parquet or CSV).")],
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or html.")] = "table",
-    method: Annotated[
-        list[str] | None,
-        typer.Option("--method", "-m", help="Method(s) to run (repeatable): auto or any registered method."),
-    ] = None,
+    method: Annotated[list[str] | None, typer.Option("--method", "-m", help=_METHODS_HELP)] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report here instead of stdout.")] = None,
     target: Annotated[str | None, typer.Option(help="Label column: label (prior) drift.")] = None,
     prediction: Annotated[str | None, typer.Option(help="Prediction column: prediction drift.")] = None,
+    score: Annotated[str | None, typer.Option(help="Positive-class probability column: score drift.")] = None,
+    multivariate: Annotated[str, typer.Option(help=f"Joint drift of the numeric features: none or {', '.join(MULTIVARIATE_METHODS)} (the daemon's default).")] = "pca_reconstruction",
+    config: Annotated[Path | None, typer.Option("--config", help="driftd.yaml: with a baseline reference, its drift settings (else the defaults).")] = None,
     correction: Annotated[str, typer.Option(help="P-value correction: bh, bonferroni or none.")] = "bh",
     alpha: Annotated[float, typer.Option(help="Significance level after correction.")] = 0.05,
     drift_share: Annotated[float, typer.Option(help="Dataset drift when this share of features drifted.")] = 0.3,
     fail_on_drift: Annotated[bool, typer.Option(help="Exit with status 1 when anything drifted.")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Every table column in full (the table fits 80 columns without).")] = False,
 ) -> None:
-    """Compare two data files with the drift detectors; per feature: method, score, p-value, threshold, decision."""
+    """Compare data with a reference: per feature method, score, p-value, threshold and decision.
+
+    The reference is a data file (both files profiled and compared in full) or a
+    baseline JSON (the stored profile, decided exactly as `driftd run` decides one
+    window; --config gives its drift settings).
+    """
     if format not in FORMATS:
         raise typer.BadParameter(f"{format!r} not allowed; allowed: {', '.join(FORMATS)}", param_hint="--format")
     try:
-        comparison = run_comparison(
-            read_table(reference), read_table(current), methods=method, target=target, prediction=prediction,
-            correction=correction, alpha=alpha, drift_share_threshold=drift_share,
-            reference_name=str(reference), current_name=str(current),
-        )
+        if reference.suffix.lower() == ".json":
+            comparison = _against_baseline(reference, current, config, target, prediction, score)
+        else:
+            comparison = run_comparison(
+                read_table(reference), read_table(current), methods=method, target=target, prediction=prediction,
+                score=score, multivariate=multivariate, correction=correction, alpha=alpha,
+                drift_share_threshold=drift_share, reference_name=str(reference), current_name=str(current),
+            )
     except (BaselineError, DetectorError, ValueError) as exc:
         typer.echo(f"driftd compare: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -340,15 +335,11 @@ def compare(
 
         text = render_html(comparison)
     else:
-        from rich.console import Console
+        from monitor.cli_tables import compare_table, print_table, render_text
 
+        text = "" if out is None else render_text(compare_table(comparison, wide), wide)
         if out is None:
-            Console().print(render_table(comparison))
-            text = ""
-        else:
-            console = Console(file=io.StringIO(), width=140, record=True)
-            console.print(render_table(comparison))
-            text = console.export_text()
+            print_table(compare_table(comparison, wide), wide)
     if out is not None:
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}", err=True)
@@ -356,3 +347,17 @@ def compare(
         typer.echo(text)
     if fail_on_drift and comparison.any_drift:
         raise typer.Exit(1)
+
+
+def _against_baseline(reference: Path, current: Path, config: Path | None, target: str | None,
+                      prediction: str | None, score: str | None) -> Comparison:
+    from monitor.baseline import load_baseline
+    from monitor.compare_baseline import compare_to_baseline
+    from monitor.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return compare_to_baseline(load_baseline(reference), read_table(current), settings, prediction=prediction,
+                               score=score, target=target, reference_name=str(reference), current_name=str(current))

@@ -27,13 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = [
-    "ConfigError",
-    "KafkaSettings",
-    "ModelSettings",
-    "Settings",
-    "load_settings",
-]
+__all__ = ["ConfigError", "KafkaSettings", "ModelSettings", "Settings", "load_settings"]
 
 
 class ConfigError(ValueError):
@@ -243,6 +237,9 @@ class AlertSettings(_Section):
     consumer_lag: float = Field(10_000, gt=0)
     # DriftdExplainQueueSaturated: explanation queue fill ratio.
     explain_queue_ratio: float = Field(0.9, gt=0, le=1)
+    # DriftdStaleWindows and the app: no window closed this long; unset: Settings.stale_window_seconds.
+    stale_window_seconds: float | None = Field(None, gt=0)
+    late_ratio: float = Field(0.05, gt=0, le=1)  # the app's late-heavy streams: late / all events
 
 
 class Settings(BaseSettings):
@@ -312,6 +309,11 @@ class Settings(BaseSettings):
             for feature, fs in model.features.items():
                 check(f"models[{model.name}].features.{feature}.method", fs.method, fs.type, per_feature=True)
         return self
+
+    @property
+    def stale_window_seconds(self) -> float:
+        """Age of a key's last window end (wall clock) that is stale: 2 windows + lateness unless set."""
+        return float(self.alerts.stale_window_seconds or 2 * self.windows.size_seconds + self.windows.allowed_lateness_seconds)
 
     def model(self, name: str) -> ModelSettings | None:
         """The settings of model ``name``, or None when it is not configured."""

@@ -31,6 +31,7 @@ import orjson
 
 from monitor.config import Settings
 from monitor.decode import Rejected
+from monitor.logs import invalid_event_log, log_partitions
 from monitor.metrics import PipelineMetrics
 from monitor.pipeline import Pipeline
 
@@ -108,6 +109,7 @@ class Consumer:
         self.last_loop = time.time()
         self.connected = False
         self.restored = False
+        self.invalid_log = invalid_event_log()
 
     # -- lifecycle -------------------------------------------------------------
     @property
@@ -197,6 +199,7 @@ class Consumer:
                 self.checkpoint(force=True)
         except Exception:  # noqa: BLE001
             log.exception("final checkpoint failed; the next start replays from the previous one")
+        self.invalid_log.flush()
         self._disconnect()
 
     # -- one iteration -----------------------------------------------------------
@@ -207,6 +210,7 @@ class Consumer:
             self.rebalance.pending_seek.clear()
             assigned = len(self.rebalance.assigned)
         self.metrics.assigned_partitions.set(assigned)
+        log_partitions(pending, assigned)
         wanted = {tp: offset for tp in pending if (offset := self._checkpoint_offsets.get(f"{tp.topic}:{tp.partition}")) is not None}
         if not wanted:
             return set()
@@ -265,6 +269,7 @@ class Consumer:
         self._dead_letter_value(message.value, item.reason, item.detail, f"{tp.topic}:{tp.partition}:{message.offset}", message.key)
 
     def _dead_letter_value(self, value: bytes | None, reason: str, detail: str, source: str, key: bytes | None = None) -> None:
+        self.invalid_log.log(reason, "invalid event dead-lettered (%s) from %s: %s", reason, source, detail[:300], event="invalid_event", reason=reason)
         headers = [
             ("driftd-reason", reason.encode()),
             ("driftd-detail", detail.encode("utf-8", "replace")[:1000]),

@@ -19,9 +19,11 @@ from monitor.baselines import BaselineRegistry
 from monitor.config import Settings
 from monitor.consumer import Consumer
 from monitor.http import HttpServer
+from monitor.logs import WindowLog
 from monitor.metrics import create_metrics
 from monitor.pipeline import Pipeline
 from monitor.results import WindowReport
+from monitor.startup import log_startup
 
 __all__ = ["Daemon"]
 
@@ -63,7 +65,7 @@ class Daemon:
         self.explainer = self._explainer()
         self.pipeline = Pipeline(
             settings, self.metrics, self.collector, self.baselines,
-            sinks=[self._store_report] if self.store is not None else [],
+            sinks=([self._store_report] if self.store is not None else []) + [WindowLog(settings.alerts.performance_tolerance)],
             truth=self.truth, explainer=self.explainer,
         )
         self.consumer = Consumer(
@@ -192,6 +194,7 @@ class Daemon:
         self._thread = threading.Thread(target=self.consumer.run, name="driftd-consumer", daemon=True)
         self._thread.start()
         log.info("driftd listening on http://%s:%d (metrics, healthz, readyz)", self.settings.http.host, self.http.port)
+        log_startup(self.settings, self.store.engine.url.render_as_string(hide_password=True) if self.store is not None else "(none)")
         return self
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -11,7 +11,9 @@ labels, and the daemon. On schedule:
   ``region=eu`` flip (concept drift).
 
 Event time runs ``speed`` times faster than the wall clock, so five-minute windows
-close every few seconds. Everything started is stopped on exit or Ctrl-C.
+close every few seconds and event time runs ahead of the wall clock (the progress
+line shows both, see :mod:`monitor.demo_progress`). Everything started is stopped
+on exit or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -62,12 +64,13 @@ class _Service(threading.Thread):
         self.stop_event = threading.Event()
         self.pending_labels: list[dict] = []
         self.sent = {m.model: 0 for m in models}
+        self.wall_started: float | None = None
 
     def event_now(self, wall_started: float) -> float:
         return self.start_time + (time.monotonic() - wall_started) * self.speed
 
     def run(self) -> None:
-        wall_started = time.monotonic()
+        self.wall_started = wall_started = time.monotonic()
         produced_until = self.start_time
         tick = 0
         while not self.stop_event.wait(0.25):
@@ -202,16 +205,16 @@ def run_demo(duration: float, workdir: Path, store_url: str | None, port: int, r
 
 
 def _progress(daemon: object, service: _Service, duration: float) -> None:
-    deadline = time.monotonic() + duration
+    from monitor.demo_progress import progress_line
+
+    started = time.monotonic()
+    deadline = started + duration
     last = 0.0
     while time.monotonic() < deadline:
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         if time.monotonic() - last >= 10:
             last = time.monotonic()
-            reports = daemon.reports()  # type: ignore[attr-defined]
-            drifted = sorted({f"{r.key.model}:{f}" for r in reports for f in r.drifted_features})
-            remaining = max(0, deadline - time.monotonic())
-            print(f"  [{duration - remaining:5.0f}/{duration:.0f} s] events sent {sum(service.sent.values()):,}; windows {len(reports)}; drifting now: {', '.join(drifted) or 'none'}")
+            print(progress_line(daemon, service, last - started, duration, time.time()), flush=True)
 
 
 def _summary(daemon: object, models: list[Scenario]) -> None:

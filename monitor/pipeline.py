@@ -26,6 +26,7 @@ from monitor.batch import LabelBatch, PredictionBatch
 from monitor.config import Settings
 from monitor.decode import Columns, Rejected, columnarise, decode_labels, decode_predictions
 from monitor.evaluate import evaluate_window
+from monitor.late_tally import LateTally
 from monitor.metrics import PipelineMetrics, WindowCollector
 from monitor.results import WindowKey, WindowReport
 from monitor.windows import Layout, WindowAggregate, Windows, window_start
@@ -86,6 +87,7 @@ class Pipeline:
         self._configured = {m.name for m in settings.models}
         self.recent: OrderedDict[tuple[WindowKey, float], WindowReport] = OrderedDict()
         self._sequence = 0
+        self.late_tally = LateTally()
         for reason in events.INVALID_REASONS:
             metrics.invalid_events.labels(reason=reason)
         for cap in ("models", "versions", "segments", "series"):
@@ -193,6 +195,7 @@ class Pipeline:
         n_late = int(late.sum())
         if n_late:
             self.metrics.late_events.labels(model=batch.model).inc(n_late)
+            self.late_tally.add(batch, late)
         self.metrics.events.labels(model=batch.model, version=batch.version).inc(len(batch) - n_late)
         on_time = batch if not n_late else batch.take(~late)
         starts = window_start(on_time.event_times, self.windows.size)
@@ -266,6 +269,7 @@ class Pipeline:
             key, start, size, aggregate, layout, self.settings.drift, self.settings.model(key.model),
             self.settings.windows.min_events,
         )
+        report.n_late = self.late_tally.take(key)
         baseline = layout.baseline
         report.baseline_performance = {k: v for k, v in baseline.performance.items() if isinstance(v, (int, float))}
         report.baseline_calibration = dict(baseline.calibration)

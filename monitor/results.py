@@ -73,6 +73,8 @@ class WindowReport:
     feature_counts: dict[str, list[int]] = field(default_factory=dict)
     feature_kinds: dict[str, str] = field(default_factory=dict)
     closed_at: float = 0.0
+    # Events of this key that came behind the watermark since its previous window closed.
+    n_late: int = 0
     # Filled in as labels arrive.
     n_labels: int = 0
     performance: dict[str, MetricValue] = field(default_factory=dict)

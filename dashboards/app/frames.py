@@ -13,12 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from monitor.findings import as_number as _number
+
 __all__ = [
     "PSEUDO_FEATURES",
     "calibration_frame",
     "drift_ratio",
     "heatmap_bucket_seconds",
     "heatmap_matrix",
+    "importance_weights",
     "is_pseudo",
     "metric_frame",
     "metric_names",
@@ -39,14 +42,6 @@ PERFORMANCE_ORDER = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_lo
 CALIBRATION_ORDER = ("ece", "ece_equal_width", "ece_equal_mass", "brier", "brier_score")
 # Columns of the heatmap; longer ranges are bucketed to keep the browser responsive.
 MAX_HEATMAP_COLUMNS = 288
-
-
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number
 
 
 def metric_names(maps: pd.Series, order: tuple[str, ...] = ()) -> list[str]:
@@ -125,39 +120,51 @@ def drift_ratio(data: pd.DataFrame) -> pd.Series:
     return pd.Series(ratio, index=data.index).replace([np.inf, -np.inf], np.nan)
 
 
-def _importance_weights(
+def importance_weights(
     features: list[str], baseline_importances: dict[str, float] | None,
     window_attributions: pd.Series | None,
-) -> dict[str, float]:
-    """Share of total importance per feature: baseline SHAP, else windows' mean |SHAP|, else 1."""
+) -> tuple[dict[str, float] | None, str]:
+    """Share of total importance per feature and where it comes from.
+
+    Baseline SHAP importances first, else the windows' mean |SHAP|; ``(None, "")``
+    when the model has neither (no explanations for this model).
+    """
     source: dict[str, float] = {}
+    origin = ""
     if baseline_importances:
         source = {f: abs(_number(v)) for f, v in baseline_importances.items()}
+        origin = "the baseline's SHAP importances"
     elif window_attributions is not None:
         sums: dict[str, list[float]] = {}
         for attribution in window_attributions:
             for f, v in ((attribution or {}).get("mean_abs_shap") or {}).items():
                 sums.setdefault(f, []).append(abs(_number(v)))
         source = {f: float(np.nanmean(v)) for f, v in sums.items()}
+        origin = "the mean |SHAP| of these windows' explained predictions"
     total = sum(v for v in source.values() if not math.isnan(v))
     if not source or total <= 0:
-        return {f: 1.0 for f in features}
-    return {f: source.get(f, 0.0) / total for f in features}
+        return None, ""
+    return {f: source.get(f, 0.0) / total for f in features}, origin
 
 
 def rank_features(
     results: pd.DataFrame,
     baseline_importances: dict[str, float] | None = None,
     window_attributions: pd.Series | None = None,
+    first: str | None = None,
 ) -> pd.DataFrame:
-    """Rank features of the given windows by drift × importance, most suspicious first.
+    """Rank the features of the given windows, most suspicious first.
 
-    Drift is a feature's largest ``score / threshold`` over the windows (≥ 1 means a
-    window crossed the threshold); importance is the feature's share of the model's
-    total importance. Pseudo-features (prediction, score, label) are left out.
+    Order: the alerted feature ``first`` (when it has results), then features by the
+    number of windows in which they drifted, then by drift × importance. Drift is a
+    feature's largest ``score / threshold`` over the windows (≥ 1 means a window
+    crossed the threshold); importance is its share of the model's total importance
+    (NaN, and drift alone decides, when the model has no explanations).
+    Pseudo-features (prediction, score, label) are left out. ``DataFrame.attrs``
+    carries ``importance_source`` (empty when there is no importance).
     """
-    columns = ["feature", "method", "max_score", "threshold", "drift_ratio", "windows_drifted",
-               "windows", "min_p_value", "importance", "rank_score"]
+    columns = ["feature", "method", "windows_drifted", "windows", "max_score", "threshold", "drift_ratio",
+               "min_p_value", "importance", "rank_score"]
     data = results[~is_pseudo(results["feature"])]
     if data.empty:
         return pd.DataFrame(columns=columns)
@@ -174,14 +181,17 @@ def rank_features(
             "min_p_value": grouped["p_value"].min(),
         }
     ).reset_index()
-    weights = _importance_weights(list(table["feature"]), baseline_importances, window_attributions)
-    table["importance"] = table["feature"].map(weights).astype(float)
-    table["rank_score"] = table["drift_ratio"].fillna(0.0) * table["importance"]
+    weights, origin = importance_weights(list(table["feature"]), baseline_importances, window_attributions)
+    table["importance"] = table["feature"].map(weights).astype(float) if weights else np.nan
+    table["rank_score"] = table["drift_ratio"].fillna(0.0) * table["importance"].fillna(1.0)
+    table["alerted"] = table["feature"] == first
     table = table.sort_values(
-        ["rank_score", "windows_drifted", "drift_ratio", "feature"],
-        ascending=[False, False, False, True],
+        ["alerted", "windows_drifted", "rank_score", "drift_ratio", "feature"],
+        ascending=[False, False, False, False, True],
     )
-    return table[columns].reset_index(drop=True)
+    ranked = table[columns].reset_index(drop=True)
+    ranked.attrs["importance_source"] = origin
+    return ranked
 
 
 def summed_counts(results: pd.DataFrame, feature: str) -> list[float] | None:

@@ -60,6 +60,7 @@ class WindowRecord:
     calibration: dict[str, object]
     baseline_calibration: dict[str, object]
     attribution: AttributionSummary | None
+    n_late: int = 0
 
     @property
     def key(self) -> WindowKey:

@@ -93,6 +93,9 @@ class WindowResultRow(Base):
     # Input features flagged in this window (prediction and label excluded). Revision 0002:
     # lets the app sort and colour thousands of windows without reading feature rows.
     n_drifted_features: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Revision 0008: events behind the watermark counted while this window was the key's
+    # newest open one (they belong to windows already closed); the app's late-heavy streams.
+    n_late: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     features: Mapped[list[FeatureResultRow]] = relationship(
         back_populates="window", cascade="all, delete-orphan", passive_deletes=True

@@ -96,6 +96,7 @@ def window_values(report: WindowReport, now: datetime) -> dict[str, Any]:
         "drift_score": float(report.drift_score),
         "model_drifted": bool(report.model_drifted),
         "n_drifted_features": sum(1 for r in report.features if r.drifted),
+        "n_late": int(report.n_late),
         "performance": _metric_json(report.performance),
         "baseline_performance": {str(k): float(v) for k, v in report.baseline_performance.items()},
         "estimated_performance": _metric_json(report.estimated_performance),
@@ -181,6 +182,7 @@ def window_record(row: Any) -> WindowRecord:
         drift_score=row.drift_score,
         model_drifted=bool(row.model_drifted),
         n_drifted_features=row.n_drifted_features,
+        n_late=row.n_late,
         performance=_metric_values(row.performance),
         baseline_performance={
             k: _nan_if_none(v) for k, v in (row.baseline_performance or {}).items()
@@ -225,6 +227,7 @@ def report_from_rows(window: Any, features: Iterable[Any]) -> WindowReport:
         model_drifted=record.model_drifted,
         closed_at=record.closed_at.timestamp(),
         n_labels=record.n_labels,
+        n_late=record.n_late,
         performance=record.performance,
         baseline_performance=record.baseline_performance,
         estimated_performance=record.estimated_performance,

@@ -1,4 +1,5 @@
-"""The app in a real browser, over the store of a real ``driftd demo`` run.
+"""The app in a real browser: over the store of a real ``driftd demo`` run, and over a
+store where one model drifts and another loses accuracy (``problem_store``).
 
 A short ``driftd demo`` (embedded broker, simulated service whose ``credit`` model
 drifts in ``num_0`` and ``num_1``, the daemon, SQLite) fills the store. The alert
@@ -10,10 +11,16 @@ Debian's Chromium: it follows the alert's investigation link and the incident
 link, waits for the page, checks the drifted feature is named, and screenshots
 each page. ``DRIFTD_UPDATE_SCREENSHOTS=1`` refreshes the committed screenshots in
 ``docs/screenshots/`` (the README shows them).
+
+On the problem store, at 1400 px: the overview's "what is wrong" table shows the
+drifting and the failing model, each row highlighted, and no table is cut off;
+an incident on a drifted feature with little importance opens with that feature
+first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -173,6 +180,19 @@ def _settle(page) -> None:
     )
 
 
+@contextlib.contextmanager
+def chromium_page() -> Iterator:
+    """A page of Debian's Chromium (headless) at 1400 x 1500 px; closed afterwards."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=require_binary("chromium"), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1500})
+        finally:
+            browser.close()
+
+
 def _shoot(page, tmp_path: Path, name: str) -> None:
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path))
@@ -195,46 +215,123 @@ def _open(page, url: str, heading: str, content: str) -> str:
 
 def test_alert_links_open_the_drifted_feature_in_chromium(demo_app, tmp_path: Path) -> None:
     base, feature = demo_app["base"], demo_app["feature"]
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=require_binary("chromium"), headless=True, args=CHROMIUM_ARGS
+    with chromium_page() as page:
+        # The investigation link on the alert itself (model, version, segment,
+        # feature and the drifted window's range).
+        assert demo_app["investigation_url"].startswith(base)
+        _open(page, demo_app["investigation_url"], "Investigation: credit",
+              "Features ranked")
+        page.get_by_role("heading", name=feature, exact=True).wait_for(
+            timeout=ELEMENT_TIMEOUT_MS
         )
+
+        # The incident the webhook receiver recorded for that alert.
+        body = _open(page, f"{base}/?incident={demo_app['incident']}",
+                     f"Incident #{demo_app['incident']}", "Features ranked")
+        assert f"feature {feature}" in body  # named in the header
+        assert f"The alerted feature ({feature}) comes first" in body
+        page.locator(".js-plotly-plot").first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+        _shoot(page, tmp_path, "incident")
+        # The selected feature: statistic, threshold, timeline, window vs baseline.
+        detail = page.get_by_role("heading", name=feature, exact=True)
+        detail.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+        detail.evaluate("element => element.scrollIntoView({block: 'start'})")
+        page.get_by_text(f"{feature}: window vs baseline").wait_for(
+            timeout=ELEMENT_TIMEOUT_MS
+        )
+        _shoot(page, tmp_path, "incident-feature")
+
+        body = _open(page, f"{base}/", "driftd — overview", "What is wrong right now")
+        assert "Model health" in body and "Open incidents" in body
+        assert page.locator("tr.driftd-finding").count() >= 1
+        _shoot(page, tmp_path, "overview")
+
+        _open(page, f"{base}/?page=model&model=credit", "Model credit", "Drift by feature")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+        _shoot(page, tmp_path, "model")
+
+        page.goto(f"{base}/?incident=banana", wait_until="domcontentloaded")
+        page.get_by_text("This link cannot be opened").wait_for(timeout=ELEMENT_TIMEOUT_MS)
+
+
+@pytest.fixture
+def problem_app(tmp_path: Path) -> Iterator[dict]:
+    """The app on a store where credit drifts and churn loses accuracy, plus one incident."""
+    require_binary("chromium")
+    from tests.app.problem_store import DRIFT_FROM, WINDOW, fill_problem_store
+    from tests.app.test_app_overview import IMPORTANCES, _record_incident
+
+    url = f"sqlite:///{tmp_path / 'problems.db'}"
+    times = fill_problem_store(url, importances=IMPORTANCES)
+    incident = _record_incident(url, "num_1", times["start"] + (DRIFT_FROM + 2) * WINDOW)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(DRIFTD), "app", "--store-url", url, "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        _wait_healthy(base, process)
+        yield {"base": base, "incident": incident}
+    finally:
+        process.send_signal(signal.SIGTERM)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1500})
-            # The investigation link on the alert itself (model, version, segment,
-            # feature and the drifted window's range).
-            assert demo_app["investigation_url"].startswith(base)
-            _open(page, demo_app["investigation_url"], "Investigation: credit",
-                  "Features ranked by drift")
-            page.get_by_role("heading", name=feature, exact=True).wait_for(
-                timeout=ELEMENT_TIMEOUT_MS
-            )
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
 
-            # The incident the webhook receiver recorded for that alert.
-            body = _open(page, f"{base}/?incident={demo_app['incident']}",
-                         f"Incident #{demo_app['incident']}", "Features ranked by drift")
-            assert f"feature {feature}" in body  # named in the header
-            assert "Features ranked by drift" in body
-            page.locator(".js-plotly-plot").first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
-            _shoot(page, tmp_path, "incident")
-            # The selected feature: statistic, threshold, timeline, window vs baseline.
-            detail = page.get_by_role("heading", name=feature, exact=True)
-            detail.wait_for(timeout=ELEMENT_TIMEOUT_MS)
-            detail.evaluate("element => element.scrollIntoView({block: 'start'})")
-            page.get_by_text(f"{feature}: window vs baseline").wait_for(
-                timeout=ELEMENT_TIMEOUT_MS
-            )
-            _shoot(page, tmp_path, "incident-feature")
 
-            body = _open(page, f"{base}/", "driftd — overview", "Investigate")
-            assert "Model health" in body and "Open incidents" in body
-            _shoot(page, tmp_path, "overview")
+def _finding(page, what: str, model: str, segment: str):
+    rows = page.locator("tr.driftd-finding").filter(has_text=what).filter(has_text=model).filter(has_text=segment)
+    rows.first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+    return rows.first
 
-            _open(page, f"{base}/?page=model&model=credit", "Model credit", "Drift by feature")
-            page.locator(".js-plotly-plot").first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
-            _shoot(page, tmp_path, "model")
 
-            page.goto(f"{base}/?incident=banana", wait_until="domcontentloaded")
-            page.get_by_text("This link cannot be opened").wait_for(timeout=ELEMENT_TIMEOUT_MS)
-        finally:
-            browser.close()
+def _not_cut_off(page) -> None:
+    """No table wider than its container: the HTML findings table and every dataframe grid."""
+    widths = page.evaluate("""() => [
+        ...[...document.querySelectorAll('table.driftd-findings')].map(t => [t.scrollWidth, t.parentElement.clientWidth]),
+        ...[...document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')].map(s => [s.scrollWidth, s.clientWidth]),
+    ]""")
+    assert widths, "no table on the page"
+    assert all(inner <= outer + 1 for inner, outer in widths), widths
+
+
+def test_overview_shows_and_highlights_the_drifting_and_the_failing_model(problem_app, tmp_path: Path) -> None:
+    base = problem_app["base"]
+    with chromium_page() as page:
+        _open(page, f"{base}/", "driftd — overview", "What is wrong right now")
+        churn = _finding(page, "performance drop", "churn v3", "region=eu")
+        credit = _finding(page, "drift", "credit v1", "region=eu")
+        page.locator('[data-testid="stDataFrame"] .dvn-scroller').first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+        # Each row is highlighted by severity, and its out-of-threshold value is marked.
+        assert churn.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(253, 226, 225)"
+        assert credit.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 243, 205)"
+        for row in (churn, credit):
+            mark = row.locator("span.driftd-out")
+            assert mark.evaluate("e => getComputedStyle(e).color") == "rgb(176, 0, 32)"
+            assert mark.inner_text().strip()
+        assert "num_0, num_1" in credit.inner_text()
+        _not_cut_off(page)
+        _shoot(page, tmp_path, "overview-problems")
+        # The row's link opens the investigation of the failing segment.
+        churn.get_by_role("link", name="open").click()
+        page.get_by_role("heading", name="Investigation: churn").wait_for(timeout=ELEMENT_TIMEOUT_MS)
+        segment = page.locator('[data-testid="stSelectbox"]').filter(has_text="Segment")
+        segment.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+        shown = segment.evaluate("e => [e.innerText, ...[...e.querySelectorAll('input')].map(i => i.value)].join(' ')")
+        assert "region=eu" in shown and "segment=region%3Deu" in page.url, shown
+
+
+def test_incident_page_puts_the_alerted_feature_first_in_chromium(problem_app, tmp_path: Path) -> None:
+    base, incident = problem_app["base"], problem_app["incident"]
+    with chromium_page() as page:
+        body = _open(page, f"{base}/?incident={incident}", f"Incident #{incident}",
+                     "The alerted feature (num_1) comes first")
+        assert "num_1 drifted" in body and "Dataset drifted" in body
+        # The feature selected for the detail is the alerted one, not the most important.
+        page.get_by_role("heading", name="num_1", exact=True).wait_for(timeout=ELEMENT_TIMEOUT_MS)
+        page.locator(".js-plotly-plot").first.wait_for(timeout=ELEMENT_TIMEOUT_MS)
+        _not_cut_off(page)
+        _shoot(page, tmp_path, "incident-alerted-first")

@@ -53,7 +53,7 @@ def store_url(request, tmp_path: Path, monkeypatch) -> str:
     st.cache_data.clear()
     yield url
     # Close the app's pooled connections before the PostgreSQL schema is dropped.
-    queries.get_engine(url).dispose()
+    queries.get_store(url).close()
     st.cache_resource.clear()
 
 
@@ -92,6 +92,51 @@ def metric(at: AppTest, label: str) -> str:
     return values[0]
 
 
+def findings_table(at: AppTest) -> list[dict[str, str]]:
+    """Rows of the overview's "What is wrong right now" table (cells as text, plus class and link)."""
+    from html.parser import HTMLParser
+
+    class Rows(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[dict[str, str]] = []
+            self.header: list[str] = []
+            self.cells: list[str] = []
+            self.attrs: dict[str, str] = {}
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "tr":
+                self.cells, self.attrs = [], attrs
+            elif tag in ("td", "th"):
+                self.cell = []
+            elif tag == "a":
+                self.attrs["link"] = attrs.get("href", "")
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None:
+                self.cells.append("".join(self.cell))
+                self.cell = None
+            elif tag == "tr":
+                if not self.header:
+                    self.header = self.cells
+                else:
+                    self.rows.append({**dict(zip(self.header, self.cells)), "class": self.attrs.get("class", ""),
+                                      "link": self.attrs.get("link", "")})
+
+    tables = [m.value for m in at.markdown if 'class="driftd-findings"' in m.value]
+    if not tables:
+        return []
+    parser = Rows()
+    parser.feed(tables[0])
+    return parser.rows
+
+
 def test_overview_shows_models_and_incidents(ids: dict[str, int]) -> None:
     at = run()
     assert not at.error
@@ -100,16 +145,26 @@ def test_overview_shows_models_and_incidents(ids: dict[str, int]) -> None:
     assert metric(at, "Newest window (UTC)") == (T0 + (N_WINDOWS - 1) * STEP).strftime(
         "%m-%d %H:%M"
     )
+    # Nothing drifts in the newest windows; every stream stopped long ago (stale) and
+    # Alertmanager's two open alerts are listed beside them, the critical one first.
+    found = findings_table(at)
+    assert [(f["what"], f["model"], f["segment"]) for f in found] == [
+        ("alert", "(pipeline)", "(all)"), ("stale", "fraud v1", "(all)"), ("stale", "fraud v1", "region=eu"),
+        ("alert", "churn v2", "(all)"), ("stale", "churn v2", "(all)"),
+    ]
+    assert metric(at, "Wrong now") == "5" and metric(at, "Critical") == "1"
+    assert found[0]["link"] == f"?incident={ids['pipeline']}"
+    assert found[1]["link"] == "?page=model&model=fraud&version=v1"
     health = at.dataframe[0].value
-    churn = health[health["model"] == "churn"].iloc[0]
+    churn = health[health["model"] == "churn v2"].iloc[0]
     assert churn["metric"] == "roc_auc"
     assert churn["realised"] == pytest.approx(churn_auc(N_WINDOWS - 1))
     assert churn["baseline"] == pytest.approx(0.82)
-    assert churn["calibration value"] == pytest.approx(0.02)
+    assert churn["ECE"] == pytest.approx(0.02)
     # 500 labels per window over 1000 + i events, 24 h before the newest window.
     events = sum(1000 + i for i in range(N_WINDOWS))
-    assert churn["label coverage (24 h)"] == pytest.approx(500 * N_WINDOWS / events)
-    assert set(health[health["model"] == "fraud"]["segment"]) == {"(all)", "region=eu"}
+    assert churn["labelled"] == pytest.approx(500 * N_WINDOWS / events)
+    assert set(health[health["model"] == "fraud v1"]["segment"]) == {"(all)", "region=eu"}
     open_ids = set(at.dataframe[1].value["id"])
     assert open_ids == {ids["churn"], ids["pipeline"]}
 
@@ -160,12 +215,13 @@ def test_grafana_range_link_selects_model_range_and_feature(ids: dict[str, int])
     assert not at.error
     assert at.title[0].value == "Investigation: churn"
     assert at.selectbox(key="incident_feature").value == "age"
-    assert metric(at, "Windows drifted") == "0 / 6"
+    assert metric(at, "Dataset drifted") == "0 / 6"
+    assert metric(at, "age drifted") == "0 / 6"
     assert metric(at, "Events") == f"{sum(1000 + i for i in range(6, 12)):,}"
     # The incident that overlaps the range is offered.
     # A range reaching "now" is cut at the newest window; the overlapping incident is offered.
     at = run(model="churn", **{"from": INCIDENT_START.isoformat(), "to": "now"})
-    assert metric(at, "Windows drifted") == f"{DRIFT_WINDOWS[-1] - 12} / {N_WINDOWS - 13}"
+    assert metric(at, "Dataset drifted") == f"{DRIFT_WINDOWS[-1] - 12} / {N_WINDOWS - 13}"
     assert at.selectbox(key="related_incident").value == ids["churn"]
 
 
@@ -298,3 +354,24 @@ def test_incident_of_a_model_without_windows_still_opens(ids, store_url: str) ->
     assert any("ghost" in i.value and "no closed window" in i.value
                for i in [*at.info, *at.warning])
     assert at.text_input(key="note_author") is not None  # the note form is still there
+
+
+def test_store_with_an_older_schema_names_the_upgrade(tmp_path: Path, monkeypatch) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = open_store(url, create=False)
+    store.migrate("0003")  # the schema before window_results.n_late
+    store.close()
+    monkeypatch.setenv(STORE_URL_ENV, url)
+    st.cache_data.clear()
+    fill_rows = create_engine(url)
+    with fill_rows.begin() as conn:
+        conn.exec_driver_sql(
+            "insert into window_results (model, version, segment, window_start, window_end, closed_at, "
+            "updated_at, n_events, n_labels, drift_share, drift_score, model_drifted, performance, "
+            "baseline_performance, estimated_performance, calibration, baseline_calibration, attribution, "
+            "n_drifted_features) values ('m', 'v', '', '2026-01-01 00:00:00.000000', "
+            "'2026-01-01 00:05:00.000000', '2026-01-01 00:05:00.000000', '2026-01-01 00:05:00.000000', "
+            "10, 0, 0, 0, 0, '{}', '{}', '{}', '{}', '{}', '{}', 0)")
+    fill_rows.dispose()
+    at = run()
+    assert any("driftd store upgrade" in e.value for e in at.error), [e.value for e in at.error]

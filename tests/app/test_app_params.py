@@ -87,20 +87,29 @@ def _results() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_rank_features_weighs_drift_by_importance() -> None:
+def test_rank_features_drifted_windows_first_then_drift_by_importance() -> None:
     ranked = rank_features(_results())
     assert list(ranked["feature"]) == ["a", "b"]  # pseudo-features left out
     assert ranked["drift_ratio"].iloc[0] == pytest.approx(1.5)
     assert ranked["windows_drifted"].tolist() == [1, 0]
-    # "b" barely drifts but carries nearly all the importance.
+    # No importances at all: not a fake 1 for every feature, but none (and no source).
+    assert ranked["importance"].isna().all() and ranked.attrs["importance_source"] == ""
+    # "b" never drifts but carries nearly all the importance: the feature that drifted
+    # in a window still comes first; importance orders features with as many windows.
     ranked = rank_features(_results(), {"a": 0.05, "b": 0.95})
-    assert list(ranked["feature"]) == ["b", "a"]
-    assert ranked["importance"].tolist() == pytest.approx([0.95, 0.05])
-    assert ranked["rank_score"].iloc[0] == pytest.approx(0.75 * 0.95)
+    assert list(ranked["feature"]) == ["a", "b"]
+    assert ranked["importance"].tolist() == pytest.approx([0.05, 0.95])
+    assert ranked["rank_score"].iloc[1] == pytest.approx(0.75 * 0.95)
+    assert "baseline" in ranked.attrs["importance_source"]
+    both = pd.concat([_results(), _results().assign(feature=lambda f: f["feature"].replace({"a": "c"}))])
+    assert list(rank_features(both, {"a": 0.1, "b": 0.1, "c": 0.8})["feature"])[:2] == ["c", "a"]
+    # The alerted feature first, whatever its drift.
+    assert rank_features(_results(), {"a": 0.05, "b": 0.95}, first="b")["feature"].iloc[0] == "b"
     # Without baseline importances the windows' mean |SHAP| is used.
     attributions = pd.Series([{"mean_abs_shap": {"a": 1.0, "b": 3.0}}])
-    assert rank_features(_results(), None, attributions)["importance"].tolist() == pytest.approx(
-        [0.75, 0.25])
+    ranked = rank_features(_results(), None, attributions)
+    assert ranked["importance"].tolist() == pytest.approx([0.25, 0.75])
+    assert "SHAP" in ranked.attrs["importance_source"]
 
 
 def test_summed_counts() -> None:

@@ -63,10 +63,11 @@ def render(url: str, scope: Scope, open_incident: bool) -> None:
         involved = windows.tail(1)
     inv_results = results[results["window_id"].isin(involved["id"])]
     profile = queries.baseline_profile(url, scope.model, version) or {}
-    # Shade the windows that led to the alert, not only its firing time.
-    span = (scope.involved_from, scope.end)
+    # Shade the windows that led to the alert, not only its firing time; a range link
+    # without an incident gets no band (nothing fired there).
+    span = (scope.involved_from, scope.end) if open_incident else None
 
-    _windows_summary(involved, windows, span)
+    _windows_summary(involved, windows, span, inv_results, scope.feature)
     drift, pred, perf, attr, samples = st.tabs(
         ["Feature drift", "Prediction & label", "Performance & calibration", "Attribution",
          "Predictions & SHAP"]
@@ -85,13 +86,20 @@ def render(url: str, scope: Scope, open_incident: bool) -> None:
         _related_incidents(url, scope)
 
 
-def _windows_summary(involved: pd.DataFrame, windows: pd.DataFrame, span: tuple) -> None:
+def _windows_summary(involved: pd.DataFrame, windows: pd.DataFrame, span: tuple | None,
+                     inv_results: pd.DataFrame, feature: str | None) -> None:
     st.subheader(f"Windows involved ({len(involved)})")
-    columns = st.columns(4)
+    columns = st.columns(5 if feature else 4)
     columns[0].metric("Events", f"{int(involved['n_events'].sum()):,}")
     columns[1].metric("Labels", f"{int(involved['n_labels'].sum()):,}")
     columns[2].metric("Max drift share", fmt_number(involved["drift_share"].max(), 2))
-    columns[3].metric("Windows drifted", f"{int(involved['model_drifted'].sum())} / {len(involved)}")
+    columns[3].metric("Dataset drifted", f"{int(involved['model_drifted'].sum())} / {len(involved)}",
+                      help="windows involved whose share of drifted features reached drift.drift_share_threshold")
+    if feature:
+        rows = inv_results[inv_results["feature"] == feature]
+        drifted = int(rows.groupby("window_id")["drifted"].any().sum()) if len(rows) else 0
+        columns[4].metric(f"{PSEUDO.get(feature, feature)} drifted", f"{drifted} / {len(involved)}",
+                          help=f"windows involved in which {PSEUDO.get(feature, feature)} was flagged")
     frame = pd.DataFrame({"window_start": windows["window_start"], "value": windows["drift_share"]})
     st.plotly_chart(
         charts.metric_over_time(frame, "drift share", "Share of drifted features", span,
@@ -109,15 +117,23 @@ def _windows_summary(involved: pd.DataFrame, windows: pd.DataFrame, span: tuple)
 
 
 def _feature_drift(scope: Scope, results: pd.DataFrame, inv_results: pd.DataFrame,
-                   involved: pd.DataFrame, profile: dict[str, Any], span: tuple) -> None:
-    ranking = rank_features(inv_results, profile.get("importances"), involved["attribution"])
+                   involved: pd.DataFrame, profile: dict[str, Any], span: tuple | None) -> None:
+    ranking = rank_features(inv_results, profile.get("importances"), involved["attribution"], first=scope.feature)
     if ranking.empty:
         st.info("No feature results in these windows (too few events to test, or the "
                 "windows closed before any feature was profiled).")
         return
-    st.subheader("Features ranked by drift × importance")
-    st.caption("drift ratio = largest score / threshold over the windows (≥ 1 crossed the "
-               "threshold); importance = share of the model's total mean |SHAP|.")
+    st.subheader("Features ranked: drifted windows first, then drift × importance")
+    source = ranking.attrs.get("importance_source")
+    alerted = (f"The alerted feature ({scope.feature}) comes first. " if scope.feature in set(ranking["feature"])
+               else "")
+    weighting = (f"importance = share of the model's total importance, from {source}."
+                 if source else "No explanations for this model (no SHAP importances in its baseline and no "
+                 "explained predictions in these windows): features are ranked by drift alone. Give the "
+                 "model a `model_file` to weigh drift by importance.")
+    st.caption(f"{alerted}Then features by the number of windows in which they drifted, then by drift ratio × "
+               f"importance; drift ratio = largest score / threshold over the windows (≥ 1 crossed the "
+               f"threshold); {weighting}")
     st.dataframe(ranking, hide_index=True, key="feature_ranking")
     features = list(ranking["feature"])
     if scope.feature and scope.feature not in features:
@@ -130,7 +146,7 @@ def _feature_drift(scope: Scope, results: pd.DataFrame, inv_results: pd.DataFram
 
 
 def _feature_detail(feature: str, results: pd.DataFrame, inv_results: pd.DataFrame,
-                    feature_profile: dict[str, Any] | None, span: tuple) -> None:
+                    feature_profile: dict[str, Any] | None, span: tuple | None) -> None:
     rows = inv_results[inv_results["feature"] == feature]
     if rows.empty:
         st.info(f"No results for {PSEUDO.get(feature, feature)} in the windows involved "
@@ -160,7 +176,7 @@ def _feature_detail(feature: str, results: pd.DataFrame, inv_results: pd.DataFra
 
 
 def _prediction_label(results: pd.DataFrame, inv_results: pd.DataFrame,
-                      profile: dict[str, Any], span: tuple) -> None:
+                      profile: dict[str, Any], span: tuple | None) -> None:
     shown = False
     for pseudo, name in PSEUDO.items():
         if (results["feature"] == pseudo).any():
@@ -171,7 +187,7 @@ def _prediction_label(results: pd.DataFrame, inv_results: pd.DataFrame,
                 "have arrived yet).")
 
 
-def _performance(windows: pd.DataFrame, involved: pd.DataFrame, span: tuple) -> None:
+def _performance(windows: pd.DataFrame, involved: pd.DataFrame, span: tuple | None) -> None:
     metrics = metric_names(pd.concat([windows["performance"], windows["estimated_performance"]]),
                            PERFORMANCE_ORDER)
     if metrics:
@@ -193,7 +209,7 @@ def _performance(windows: pd.DataFrame, involved: pd.DataFrame, span: tuple) -> 
 
 
 def _attribution(windows: pd.DataFrame, involved: pd.DataFrame, profile: dict[str, Any],
-                 span: tuple) -> None:
+                 span: tuple | None) -> None:
     summaries = [a for a in involved["attribution"] if isinstance(a, dict) and a]
     if not summaries:
         st.info("No attribution summary for these windows: explanations are sampled in the "
