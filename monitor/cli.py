@@ -14,6 +14,7 @@ import typer
 from alerts.cli import app as rules_app
 from dashboards.cli import app as dashboards_app
 from dashboards.app_cli import run_app
+from explainers.cli import explain_worker
 from monitor.baseline_cli import app as baseline_app
 from monitor.commands import compare, demo, run
 from monitor.sidecar.cli import sidecar
@@ -31,6 +32,7 @@ app.command("demo")(demo)
 app.command("compare")(compare)
 app.command("app")(run_app)
 app.command("sidecar")(sidecar)
+app.command("explain-worker")(explain_worker)
 app.add_typer(baseline_app, name="baseline", help="Build and inspect reference profiles.")
 app.add_typer(rules_app, name="rules", help="Generate, test and push Prometheus alert rules.")
 app.add_typer(dashboards_app, name="dashboards", help="Generate and push Grafana dashboards.")
