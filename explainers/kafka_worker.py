@@ -150,11 +150,18 @@ class TaskWorker:
     # -- the loop ----------------------------------------------------------------------
 
     def _connect(self) -> Any:
-        from kafka import KafkaConsumer
+        from kafka import ConsumerRebalanceListener, KafkaConsumer
+
+        class _Logged(ConsumerRebalanceListener):
+            # Runs on the client's IO thread: only logs.
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                log.info("partitions revoked: %s", ",".join(str(p.partition) for p in sorted(revoked)))
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                log.info("partitions assigned: %s", ",".join(str(p.partition) for p in sorted(assigned)))
 
         kafka = self.kafka
-        return KafkaConsumer(
-            kafka.explain_topic,
+        consumer = KafkaConsumer(
             **kafka.client_options(),
             group_id=kafka.explain_group_id,
             enable_auto_commit=False,
@@ -164,6 +171,8 @@ class TaskWorker:
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
             max_poll_interval_ms=kafka.max_poll_interval_ms,
         )
+        consumer.subscribe([kafka.explain_topic], listener=_Logged())
+        return consumer
 
     def run(self, max_tasks: int | None = None) -> int:
         """Consume until :meth:`stop` (or ``max_tasks`` tasks); returns the exit code."""
@@ -202,7 +211,8 @@ class TaskWorker:
                         retry = 0.2
                         log.debug("task %s at %s:%d %s (%d rows)", outcome.task_id, partition.partition,
                                   message.offset, outcome.outcome, outcome.rows)
-                        self._commit(consumer, partition, OffsetAndMetadata(message.offset + 1, "", -1))
+                        if self._commit(consumer, partition, OffsetAndMetadata(message.offset + 1, "", -1)):
+                            log.debug("task at %s:%d committed", partition.partition, message.offset)
                         self.tasks_done += 1
         finally:
             consumer.close(autocommit=False)
@@ -210,14 +220,15 @@ class TaskWorker:
         return 0
 
     @staticmethod
-    def _commit(consumer: Any, partition: Any, offset: Any) -> None:
+    def _commit(consumer: Any, partition: Any, offset: Any) -> bool:
         try:
             consumer.commit({partition: offset})
-            log.debug("committed %s:%d", partition.partition, offset.offset)
+            return True
         except Exception as exc:  # noqa: BLE001 - CommitFailedError: the partition moved on
             # The task is written; its new owner redoes it and finds it stored.
             log.warning("cannot commit %s:%d (the task will be redone, and found stored): %s",
                         partition.partition, offset.offset, exc)
+            return False
 
     def stop(self) -> None:
         """Finish the task in hand, commit it, and leave the group."""
