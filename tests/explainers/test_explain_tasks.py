@@ -117,6 +117,24 @@ def test_a_task_is_written_once_with_its_sums(store_url: str) -> None:
         store.close()
 
 
+def test_retention_deletes_old_tasks_and_sums(tmp_path: Path) -> None:
+    from monitor.store.tasks import apply_task_retention
+
+    store = open_store(f"sqlite:///{tmp_path / 'driftd.db'}")
+    try:
+        old, new = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
+        for task, created in (("old", old), ("new", new)):
+            start = created.timestamp()
+            add_explanation_task(store, task, "a", "h:1", created, [_row(task, start)],
+                                 [(("a", "v1", "", start), ["x1"], np.array([1.0]), 1)])
+        deleted = apply_task_retention(store, datetime(2026, 3, 2, tzinfo=UTC), days=30)
+        assert deleted == {"explanation_tasks": 1, "attribution_sums": 1}
+        assert set(window_sums(store, [("a", "v1", "", old.timestamp()), ("a", "v1", "", new.timestamp())])) == {
+            ("a", "v1", "", new.timestamp())}
+    finally:
+        store.close()
+
+
 @pytest.fixture(scope="module")
 def fast_model(model_dir: Path) -> Path:
     return train_xgboost(model_dir / "fast", RULE_1, seed=3)
