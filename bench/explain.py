@@ -35,6 +35,7 @@ Machine load moves absolute numbers; the ratios are what to read.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -323,6 +324,7 @@ def bench_kafka_workers(directory: Path, rows: int, repeats: int = 3) -> None:
                 while assigned() != 4 and time.monotonic() < deadline:
                     time.sleep(0.2)
                 assert service.wait_ready(60)
+                cpu = sum(_cpu_seconds(p.pid) for p in processes)
                 began = time.perf_counter()
                 for batch in batches:
                     service.offer(batch, np.full(len(batch), T0))
@@ -336,7 +338,9 @@ def bench_kafka_workers(directory: Path, rows: int, repeats: int = 3) -> None:
                         if done == len(batches):
                             break
                         time.sleep(0.02)
-                return len(batches) / (time.perf_counter() - began)
+                wall = time.perf_counter() - began
+                cores[workers].append((sum(_cpu_seconds(p.pid) for p in processes) - cpu) / wall)
+                return len(batches) / wall
             finally:
                 service.close()
                 for process in processes:
@@ -345,15 +349,30 @@ def bench_kafka_workers(directory: Path, rows: int, repeats: int = 3) -> None:
                     process.wait(30)
                 store.close()
 
-        results = {1: [], 2: []}
+        results, cores = {1: [], 2: []}, {1: [], 2: []}
         for r in range(repeats):  # alternating: load that comes and goes hits both
             for workers in (1, 2):
                 results[workers].append(run(workers, r))
+                print(f"      run {r}, {workers} worker(s): {results[workers][-1]:.2f} tasks/s, "
+                      f"workers' CPU {cores[workers][-1]:.2f} cores", flush=True)
         one, two = max(results[1]), max(results[2])
         pairs = [b / a for a, b in zip(results[1], results[2])]
+        per_core = {w: statistics.median(t / c for t, c in zip(results[w], cores[w]) if c > 0) for w in (1, 2)}
         print(f"    1 worker {one:6.2f} tasks/s ({one * size:6.0f} rows/s) | 2 workers {two:6.2f} tasks/s "
               f"({two * size:6.0f} rows/s) | ratio of bests {two / one:.2f}, median pair {statistics.median(pairs):.2f} "
               f"(best of {repeats}; 2 cores shared with the broker, the store and this process)")
+        # Tasks per CPU-second of the workers: equal for 1 and 2 workers means capacity
+        # grows with the cores the workers get; the tasks/s ratio says how many they got.
+        print(f"    tasks per worker CPU-second: 1 worker {per_core[1]:.2f}, 2 workers {per_core[2]:.2f} "
+              f"(ratio {per_core[2] / per_core[1]:.2f}); workers' CPU, median: "
+              f"{statistics.median(cores[1]):.2f} vs {statistics.median(cores[2]):.2f} cores")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -4,7 +4,8 @@
 queue when explanations run in ``driftd explain-worker`` processes. Its thread takes
 tasks as the pool's dispatcher would (full tasks, or rows that lingered), encodes
 them (:mod:`explainers.task_codec`) and hands them to a Kafka producer (``acks=all``),
-keyed by task id so that tasks spread over the topic's partitions. A task leaves
+keyed by task id and sent to the topic's partitions in turn, so that every worker of
+the group gets an equal share. A task leaves
 the queue depth when the broker acknowledged it; at most ``max_in_flight`` tasks are
 unacknowledged at once. So the bounded buffer in front of the broker is the same
 ``explain.queue_size`` as in pool mode: while the broker is slow or down, the queue
@@ -56,6 +57,9 @@ class TaskPublisher:
         self.metrics = metrics
         self.max_in_flight = max_in_flight
         self._producer: Any = None
+        self._partitions: list[int] = []
+        self._partitions_at = 0.0
+        self._next = 0
         self._sent: dict[int, Task] = {}  # id(task) -> task, sent and not yet answered
         self._sent_lock = threading.Lock()
         self._ready = threading.Event()
@@ -106,7 +110,7 @@ class TaskPublisher:
             value = encode_task(task_id, task.model, time.time_ns() // 1000, [c.as_tuple() for c in task.chunks])
             with self._sent_lock:
                 self._sent[id(task)] = task
-            future = self._producer.send(self.topic, value=value, key=task_id.encode())
+            future = self._producer.send(self.topic, value=value, key=task_id.encode(), partition=self._partition())
         except Exception as exc:  # noqa: BLE001 - counted, logged, never fatal
             with self._sent_lock:
                 self._sent.pop(id(task), None)
@@ -114,6 +118,17 @@ class TaskPublisher:
             return
         future.add_callback(lambda _meta, t=task: self._acknowledged(t))
         future.add_errback(lambda exc, t=task: self._failed(t, exc))
+
+    def _partition(self) -> int | None:
+        """The next partition, round-robin: tasks spread evenly over the workers (a
+        random key leaves some partitions with many more tasks than others)."""
+        if time.monotonic() - self._partitions_at > 60.0 or not self._partitions:
+            self._partitions = sorted(self._producer.partitions_for(self.topic) or [])
+            self._partitions_at = time.monotonic()
+        if not self._partitions:
+            return None  # unknown yet: the producer's partitioner picks
+        self._next = (self._next + 1) % len(self._partitions)
+        return self._partitions[self._next]
 
     def _answered(self, task: Task) -> bool:
         """Whether this is the first answer about ``task`` (stop() may have counted it)."""
