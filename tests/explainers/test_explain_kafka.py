@@ -265,6 +265,11 @@ def test_kafka_mode_daemon_publishes_and_an_explain_worker_fills_the_reports(
             r.attribution is not None and r.attribution.n_explanations == per_window.get((r.key.segment, r.window_start))
             for r in reports)
 
+    from monitor.store import open_store
+
+    # The schema first (`driftd store upgrade`): a daemon that finds no checkpoints
+    # table reconnects and replays, offering predictions twice (two tasks each).
+    open_store(pg_schema_url).close()
     workers = WorkerProcesses(config, tmp_path)
     daemon = Daemon(load_settings(config))
     try:
@@ -282,8 +287,6 @@ def test_kafka_mode_daemon_publishes_and_an_explain_worker_fills_the_reports(
     finally:
         daemon.stop()
         workers.close()
-
-    from monitor.store import open_store
 
     store = open_store(pg_schema_url)
     by_id = {}
