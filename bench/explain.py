@@ -1,6 +1,6 @@
 """Explanation throughput and its cost to ingest, as ratios measured in this process.
 
-    python bench/explain.py [--rows 4096] [--events 200000] [--broker-events 100000] [--skip-kafka]
+    python bench/explain.py [--rows 4096] [--events 200000] [--broker-events 100000] [--skip-kafka] [--parts abcd]
 
 (a) explanations/s through driftd's workers (sampling, queue, process pool,
     encoding, additivity check, and each worker writing its rows to a SQLite
@@ -18,6 +18,12 @@
 (c) the same through the daemon's Kafka consumer on the embedded broker (decode,
     validate, windows, explain), SHAP off vs every row picked with the pool
     saturated (target: >= 90 %).
+(d) explain.mode kafka: tasks/s of 1 vs 2 ``driftd explain-worker`` processes (one
+    core each) consuming the same 4-partition task topic on the embedded broker and
+    writing to one store (the model of (a)); timed from the first task published to
+    the last task's row in the store, the workers started and assigned before.
+    On this 2-core machine the ceiling of the ratio is 2, less what the broker,
+    the store and the bench itself take.
 
 (b) and (c) alternate SHAP-off and SHAP-on runs ``--repeats`` times (default 5) and
 print the ratio of the best runs and the median of the per-pair ratios: on two
@@ -29,6 +35,7 @@ Machine load moves absolute numbers; the ratios are what to read.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -85,17 +92,26 @@ def batch_of(data: pd.DataFrame, model: str, first: int, numeric: list[str], cat
     )
 
 
+def xgb_model(directory: Path) -> Path:
+    """XGBoost, 200 trees of depth 6, on the 20 numeric inputs."""
+    import xgboost
+
+    path = directory / "xgb.json"
+    if not path.exists():
+        train = frame(20_000, 0)[[f"x{i}" for i in range(N_NUMERIC)]]
+        model = xgboost.XGBClassifier(n_estimators=200, max_depth=6, n_jobs=1, random_state=0)
+        model.fit(train, target(frame(20_000, 0), 1))
+        model.get_booster().save_model(str(path))
+    return path
+
+
 def bench_workers(directory: Path, rows: int, repeats: int = 3) -> None:
     import shap
     import xgboost
     from threadpoolctl import threadpool_limits
 
     print(f"(a) explanations/s: driftd workers vs shap.TreeExplainer directly, {rows} rows")
-    train = frame(20_000, 0)[[f"x{i}" for i in range(N_NUMERIC)]]
-    model = xgboost.XGBClassifier(n_estimators=200, max_depth=6, n_jobs=1, random_state=0)
-    model.fit(train, target(frame(20_000, 0), 1))
-    path = directory / "xgb.json"
-    model.get_booster().save_model(str(path))
+    path = xgb_model(directory)
     data = frame(rows, 7)[[f"x{i}" for i in range(N_NUMERIC)]]
     size = 256
     batches = [batch_of(data.iloc[s:s + size], "xgb", s, list(data.columns), []) for s in range(0, rows, size)]
@@ -264,19 +280,119 @@ def bench_broker(directory: Path, events: int, repeats: int = 3) -> None:
     report("saturating (100 %)", *result, repeats, f"explained {explained:.0f}, dropped {dropped:.0f}")
 
 
+def bench_kafka_workers(directory: Path, rows: int, repeats: int = 3) -> None:
+    """(d) tasks/s of 1 vs 2 explain-worker processes on one task topic."""
+    import re
+    import subprocess
+
+    import yaml
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from monitor.broker import EmbeddedBroker
+
+    size = 256
+    path = xgb_model(directory)
+    data = frame(rows, 7)[[f"x{i}" for i in range(N_NUMERIC)]]
+    batches = [batch_of(data.iloc[s:s + size], "xgb", s, list(data.columns), []) for s in range(0, rows, size)]
+    print(f"(d) explain.mode kafka: {len(batches)} tasks of {size} rows, 1 vs 2 explain-worker processes")
+    with EmbeddedBroker() as broker:
+        def run(workers: int, run: int) -> float:
+            name = f"tasks-{workers}-{run}"
+            admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+            admin.create_topics([NewTopic(name, 4, 1)])
+            admin.close()
+            url = f"sqlite:///{directory / f'{name}.db'}"
+            config = directory / f"{name}.yaml"
+            config.write_text(yaml.safe_dump({
+                "kafka": {"bootstrap_servers": broker.bootstrap_servers, "explain_topic": name,
+                          "explain_group_id": name, "session_timeout_ms": 6000, "heartbeat_interval_ms": 500},
+                "models": [{"name": "xgb", "model_file": str(path)}], "store": {"url": url},
+                "explain": {"enabled": True, "mode": "kafka", "base_rate": 1.0, "max_per_second": 1e9,
+                            "queue_size": rows}}))
+            settings = load_settings(config)
+            store = open_store(url)
+            logs = [directory / f"{name}-{i}.log" for i in range(workers)]
+            processes = [subprocess.Popen([sys.executable, "-m", "monitor.cli", "explain-worker", "--config", str(config)],
+                                          stdout=open(log, "wb"), stderr=subprocess.STDOUT) for log in logs]
+            service = ExplainService(settings.explain, {"xgb": settings.models[0]}, {}, store, create_metrics(10)[1],
+                                     kafka=settings.kafka, task_rows=size)
+            try:
+                def assigned() -> int:
+                    held = [re.findall(r"partitions assigned: ([\d,]*)", log.read_text()) for log in logs]
+                    return sum(len(h[-1].split(",")) if h and h[-1] else 0 for h in held) if all(held) else 0
+                deadline = time.monotonic() + 300
+                while assigned() != 4 and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert service.wait_ready(60)
+                cpu = sum(_cpu_seconds(p.pid) for p in processes)
+                began = time.perf_counter()
+                for batch in batches:
+                    service.offer(batch, np.full(len(batch), T0))
+                assert service.flush(60)
+                with store.engine.connect() as connection:
+                    from sqlalchemy import text
+
+                    while time.monotonic() < deadline:
+                        done = connection.execute(text("select count(*) from explanation_tasks")).scalar()
+                        connection.rollback()
+                        if done == len(batches):
+                            break
+                        time.sleep(0.02)
+                wall = time.perf_counter() - began
+                cores[workers].append((sum(_cpu_seconds(p.pid) for p in processes) - cpu) / wall)
+                return len(batches) / wall
+            finally:
+                service.close()
+                for process in processes:
+                    process.terminate()
+                for process in processes:
+                    process.wait(30)
+                store.close()
+
+        results, cores = {1: [], 2: []}, {1: [], 2: []}
+        for r in range(repeats):  # alternating: load that comes and goes hits both
+            for workers in (1, 2):
+                results[workers].append(run(workers, r))
+                print(f"      run {r}, {workers} worker(s): {results[workers][-1]:.2f} tasks/s, "
+                      f"workers' CPU {cores[workers][-1]:.2f} cores", flush=True)
+        one, two = max(results[1]), max(results[2])
+        pairs = [b / a for a, b in zip(results[1], results[2])]
+        per_core = {w: statistics.median(t / c for t, c in zip(results[w], cores[w]) if c > 0) for w in (1, 2)}
+        print(f"    1 worker {one:6.2f} tasks/s ({one * size:6.0f} rows/s) | 2 workers {two:6.2f} tasks/s "
+              f"({two * size:6.0f} rows/s) | ratio of bests {two / one:.2f}, median pair {statistics.median(pairs):.2f} "
+              f"(best of {repeats}; 2 cores shared with the broker, the store and this process)")
+        # Tasks per CPU-second of the workers: equal for 1 and 2 workers means capacity
+        # grows with the cores the workers get; the tasks/s ratio says how many they got.
+        print(f"    tasks per worker CPU-second: 1 worker {per_core[1]:.2f}, 2 workers {per_core[2]:.2f} "
+              f"(ratio {per_core[2] / per_core[1]:.2f}); workers' CPU, median: "
+              f"{statistics.median(cores[1]):.2f} vs {statistics.median(cores[2]):.2f} cores")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=4096)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--broker-events", type=int, default=100_000)
-    parser.add_argument("--skip-kafka", action="store_true")
+    parser.add_argument("--skip-kafka", action="store_true", help="skip (c) and (d)")
+    parser.add_argument("--parts", default="abcd", help="which of (a)-(d) to run, e.g. 'd'")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        bench_workers(Path(tmp), args.rows, args.repeats)
-        bench_ingest(Path(tmp), args.events, args.repeats)
-        if not args.skip_kafka:
+        if "a" in args.parts:
+            bench_workers(Path(tmp), args.rows, args.repeats)
+        if "b" in args.parts:
+            bench_ingest(Path(tmp), args.events, args.repeats)
+        if "c" in args.parts and not args.skip_kafka:
             bench_broker(Path(tmp), args.broker_events, args.repeats)
+        if "d" in args.parts and not args.skip_kafka:
+            bench_kafka_workers(Path(tmp), args.rows, args.repeats)
 
 
 if __name__ == "__main__":

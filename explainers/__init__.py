@@ -4,7 +4,7 @@ Nothing here imports ``shap`` at import time; the daemon starts without it and t
 explainers ask for it (with an actionable message) when a model is configured.
 
 * :func:`load_model` — XGBoost/LightGBM native files, skops, pickle only when trusted
-* :class:`ExplainService` — sampling, bounded queue, process pool, batched writes
+* :class:`ExplainService` — sampling and bounded queue (admission), process pool or Kafka (executors), results (sink)
 * :func:`global_importances` — baseline importances (mean |SHAP|)
 * :func:`train_demo_model` — the demo's LightGBM model
 """

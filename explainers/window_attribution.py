@@ -61,6 +61,29 @@ class WindowAttributions:
                 evicted, _ = self._sums.popitem(last=False)
                 self._changed.discard(evicted)
 
+    def set_sums(
+        self, window: WindowId, names: Sequence[str], abs_shap: np.ndarray, count: int,
+    ) -> None:
+        """Replace a window's sums with totals read elsewhere (the store); marks it
+        changed only when its count changed.
+
+        >>> sums = WindowAttributions()
+        >>> sums.set_sums(("m", "v1", "", 0.0), ["a"], np.array([3.0]), 3)
+        >>> sums.set_sums(("m", "v1", "", 0.0), ["a"], np.array([3.0]), 3)
+        >>> [(key.model, start) for key, start in sums.take_changed()], sums.mean(WindowKey("m", "v1", ""), 0.0)
+        ([('m', 0.0)], ({'a': 1.0}, 3))
+        """
+        window = (window[0], window[1], window[2], float(window[3]))
+        with self._lock:
+            current = self._sums.get(window)
+            if current is None or current[2] != count:
+                self._changed.add(window)
+            self._sums[window] = (list(names), np.asarray(abs_shap, dtype=np.float64), int(count))
+            self._sums.move_to_end(window)
+            while len(self._sums) > self.max_windows:
+                evicted, _ = self._sums.popitem(last=False)
+                self._changed.discard(evicted)
+
     def mean(self, key: WindowKey, window_start: float) -> tuple[dict[str, float], int] | None:
         """Mean |SHAP| per feature of one window and the number of explanations."""
         with self._lock:

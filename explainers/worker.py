@@ -30,7 +30,7 @@ from explainers.encoding import FeatureEncoder
 from explainers.errors import ExplainError
 from explainers.rows import Chunk, WindowSum, explanation_rows, window_sums
 
-__all__ = ["WorkerModel", "WorkerResult", "explain", "initialize", "ping"]
+__all__ = ["WorkerModel", "WorkerResult", "explain", "initialize", "load_explainers", "ping", "run_in_background"]
 
 # Nice value added to worker processes: explanations run on CPU ingest does not need.
 WORKER_NICENESS = 19
@@ -93,32 +93,56 @@ def initialize(
 
     ``threads`` caps the native thread pools (OpenMP, BLAS) of this worker.
     """
-    global _STORE, _STORE_ERROR, _THREAD_LIMIT
+    global _STORE, _STORE_ERROR
     # Ctrl-C reaches the whole process group; the daemon decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Explanations are best effort: when CPU is short, ingest wins and the bounded
-    # queue drops (and counts) what the workers cannot keep up with. On Linux a
-    # background worker is also SCHED_IDLE: it runs only on CPU nothing else wants,
-    # and the scheduler places the daemon's and the broker's threads as if the core
-    # were free.
+    run_in_background(niceness)
+    load_explainers(models, threads)
+    if store_url is not None:
+        try:
+            from monitor.store import open_store
+
+            # create=False: the daemon owns the schema; nothing connects until a write.
+            _STORE = open_store(store_url, create=False)
+        except Exception as exc:  # noqa: BLE001 - every write is then a counted store error
+            _STORE_ERROR = f"cannot open the store: {exc}"
+
+
+def run_in_background(niceness: int) -> None:
+    """Lower this process's priority by ``niceness``; with a positive one, SCHED_IDLE too.
+
+    Explanations are best effort: when CPU is short, ingest wins and the bounded
+    queue drops (and counts) what the workers cannot keep up with. On Linux a
+    background worker is also SCHED_IDLE: it runs only on CPU nothing else wants,
+    and the scheduler places the daemon's and the broker's threads as if the core
+    were free.
+    """
     try:
-        os.nice(niceness)
+        if niceness:
+            os.nice(niceness)
         if niceness > 0 and hasattr(os, "SCHED_IDLE"):
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except OSError:
         pass
-    # One worker, one core: XGBoost's and LightGBM's SHAP would otherwise start a
-    # thread per core in every worker and take the cores ingest runs on.
-    # ``explain.workers`` is the number of cores explanations may use. A limit only
-    # reaches the libraries loaded when it is set, so it is set again once the
-    # models are loaded (a forkserver started without our preload list imports the
-    # model libraries here).
+
+
+def load_explainers(models: Sequence[WorkerModel], threads: int = 1) -> dict[str, str]:
+    """Load and warm up every model's explainer in this process; returns model -> load error.
+
+    One worker, one core: XGBoost's and LightGBM's SHAP would otherwise start a
+    thread per core in every worker and take the cores ingest runs on, so the
+    native thread pools are capped at ``threads``. A limit only reaches the
+    libraries loaded when it is set, so it is set again once the models are loaded
+    (a forkserver started without our preload list imports the model libraries here).
+    """
+    global _THREAD_LIMIT
     from threadpoolctl import threadpool_limits
 
     _THREAD_LIMIT = threadpool_limits(threads)
     from explainers.loading import load_model
     from explainers.shap_backend import make_explainer
 
+    errors: dict[str, str] = {}
     for spec in models:
         try:
             loaded = load_model(
@@ -132,14 +156,8 @@ def initialize(
             _EXPLAINERS[spec.name] = (explainer, spec.encoder)
         except Exception as exc:  # noqa: BLE001 - reported on every task of this model
             _EXPLAINERS[spec.name] = ExplainError(f"model {spec.name!r} unavailable in worker: {exc}")
-    if store_url is not None:
-        try:
-            from monitor.store import open_store
-
-            # create=False: the daemon owns the schema; nothing connects until a write.
-            _STORE = open_store(store_url, create=False)
-        except Exception as exc:  # noqa: BLE001 - every write is then a counted store error
-            _STORE_ERROR = f"cannot open the store: {exc}"
+            errors[spec.name] = str(exc)
+    return errors
 
 
 def ping() -> int:

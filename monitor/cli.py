@@ -15,6 +15,7 @@ from alerts.cli import app as rules_app
 from alerts.grafana_cli import grafana_generate, grafana_push
 from dashboards.cli import app as dashboards_app
 from dashboards.app_cli import run_app
+from explainers.cli import explain_worker
 from monitor.baseline_cli import app as baseline_app
 from monitor.commands import broker, compare, demo, methods, run
 from monitor.deploy_cli import app as deploy_app
@@ -37,6 +38,7 @@ app.command("methods")(methods)
 app.command("compare")(compare)
 app.command("app")(run_app)
 app.command("sidecar")(sidecar)
+app.command("explain-worker")(explain_worker)
 app.add_typer(baseline_app, name="baseline", help="Build and inspect reference profiles.")
 rules_app.command("grafana")(grafana_generate)
 rules_app.command("grafana-push")(grafana_push)

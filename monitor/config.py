@@ -46,6 +46,9 @@ class KafkaSettings(_Section):
     labels_topic: str = "driftd.labels"
     dead_letter_topic: str = "driftd.dead-letter"
     group_id: str = "driftd"
+    # explain.mode kafka: tasks for `driftd explain-worker`, a consumer group of its own.
+    explain_topic: str = "driftd.explain-tasks"
+    explain_group_id: str = "driftd-explain"
     client_id: str = "driftd"
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     max_poll_records: int = Field(5000, ge=1, le=100_000)
@@ -190,6 +193,8 @@ class LabelSettings(_Section):
 
 class ExplainSettings(_Section):
     enabled: bool = False
+    # pool: worker processes of the daemon; kafka: tasks on kafka.explain_topic for explain-workers.
+    mode: Literal["pool", "kafka"] = "pool"
     workers: int = Field(1, ge=1, le=64)
     queue_size: int = Field(1000, ge=1)
     base_rate: float = Field(0.01, ge=0, le=1)
@@ -276,6 +281,12 @@ class Settings(BaseSettings):
         if duplicates:
             raise ValueError(f"model names must be unique; repeated: {duplicates}")
         return models
+
+    @model_validator(mode="after")
+    def _check_explain_store(self) -> Settings:
+        if self.explain.enabled and self.explain.mode == "kafka" and self.store.url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):
+            raise ValueError(f"store.url {self.store.url!r}: explain.mode 'kafka' needs a store explain-workers can open (a SQLite file or PostgreSQL)")
+        return self
 
     @model_validator(mode="after")
     def _check_methods(self) -> Settings:

@@ -137,6 +137,7 @@ class Daemon:
             self.baselines.get,
             self.writer if self.writer is not None else self.store,
             self.metrics,
+            kafka=self.settings.kafka,
         )
 
     def _mount_receiver(self) -> None:

@@ -172,6 +172,10 @@ class PipelineMetrics:
         self.explanations = Counter(
             "driftd_explanations", "Explanations computed and stored.", ["model"], registry=registry,
         )
+        self.explain_published = Counter(
+            "driftd_explain_published", "Predictions published as explanation tasks (explain.mode kafka).",
+            ["model"], registry=registry,
+        )
         self.explain_latency = Histogram(
             "driftd_explain_latency_seconds", "Time from event to stored explanation.",
             buckets=_DELAY_BUCKETS, registry=registry,

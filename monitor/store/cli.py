@@ -113,6 +113,7 @@ def retention(
 ) -> None:
     """Delete window results, explanations and resolved incidents older than the retention."""
     from monitor.store import StoreError
+    from monitor.store.tasks import apply_task_retention
 
     if days is None:
         if config is None:
@@ -125,6 +126,7 @@ def retention(
     now = datetime.now(UTC)
     try:
         deleted = store.apply_retention(now, days)
+        deleted.update(apply_task_retention(store, now, days))
     except StoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

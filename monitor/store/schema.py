@@ -29,9 +29,11 @@ from monitor.store.types import UTCDateTime
 
 __all__ = [
     "Base",
+    "AttributionSumRow",
     "BaselineRow",
     "CheckpointRow",
     "ExplanationRow",
+    "ExplanationTaskRow",
     "FeatureResultRow",
     "IncidentNoteRow",
     "IncidentRow",
@@ -93,7 +95,7 @@ class WindowResultRow(Base):
     # Input features flagged in this window (prediction and label excluded). Revision 0002:
     # lets the app sort and colour thousands of windows without reading feature rows.
     n_drifted_features: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Revision 0008: events behind the watermark counted while this window was the key's
+    # Revision 0004: events behind the watermark counted while this window was the key's
     # newest open one (they belong to windows already closed); the app's late-heavy streams.
     n_late: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
@@ -162,6 +164,49 @@ class ExplanationRow(Base):
     duration_ms: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(String(32), default="base_rate")
     created_at: Mapped[datetime]
+
+
+class ExplanationTaskRow(Base):
+    """An explanation task written by a ``driftd explain-worker`` (revision 0005).
+
+    Inserted in the transaction that writes the task's explanations and adds its
+    |SHAP| sums, so a task redelivered by Kafka finds its row and writes nothing again.
+    """
+
+    __tablename__ = "explanation_tasks"
+    __table_args__ = (Index("ix_expl_task_created", "created_at"),)
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    rows: Mapped[int] = mapped_column(Integer)
+    # host:pid of the worker that wrote it
+    worker: Mapped[str] = mapped_column(String(128))
+    # when the daemon published the task (the created_at of its explanations)
+    created_at: Mapped[datetime]
+    stored_at: Mapped[datetime]
+
+
+class AttributionSumRow(Base):
+    """Sum of |SHAP| of one feature over a window's explanations (revision 0005).
+
+    explain-workers add to it once per task (see ``ExplanationTaskRow``); the daemon
+    reads the mean (sum / n) for attribution drift.
+    """
+
+    __tablename__ = "attribution_sums"
+    __table_args__ = (
+        UniqueConstraint("model", "version", "segment", "window_start", "feature", name="uq_attr_sum_window_feature"),
+        Index("ix_attr_sum_time", "window_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str] = mapped_column(String(600), default="")
+    window_start: Mapped[datetime]
+    feature: Mapped[str] = mapped_column(String(256))
+    abs_shap_sum: Mapped[float] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class IncidentRow(Base):

@@ -34,11 +34,12 @@ RULE_1 = (3.0, 1.0, 0.3)
 RULE_2 = (1.0, 3.0, 0.3)
 
 
-def train_xgboost(path: Path, weights: tuple[float, ...], seed: int, n: int = 4000, suffix: str = ".json") -> Path:
+def train_xgboost(path: Path, weights: tuple[float, ...], seed: int, n: int = 4000, suffix: str = ".json",
+                  trees: int = 60, depth: int = 3) -> Path:
     import xgboost
 
     frame = inputs(n, seed)
-    model = xgboost.XGBClassifier(n_estimators=60, max_depth=3, learning_rate=0.2, random_state=seed, n_jobs=1)
+    model = xgboost.XGBClassifier(n_estimators=trees, max_depth=depth, learning_rate=0.2, random_state=seed, n_jobs=1)
     model.fit(frame, labels(frame, weights, seed + 1))
     target = path.with_suffix(suffix)
     model.get_booster().save_model(str(target))

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["encoding", "sampling", "window_attribution"])
+@pytest.mark.parametrize("name", ["encoding", "rows", "sampling", "task_codec", "window_attribution"])
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(f"explainers.{name}")
     failures, attempted = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

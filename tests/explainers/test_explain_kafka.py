@@ -225,3 +225,79 @@ def test_saturated_explanations_never_block_ingest(
     assert dropped > 0, "the pool was not saturated"
     assert explained > 0, "the workers explained nothing"
     assert other_drops == 0
+
+
+def test_kafka_mode_daemon_publishes_and_an_explain_worker_fills_the_reports(
+    credit_model: dict, tmp_path: Path, kafka_bootstrap: str, topic_prefix: str, pg_schema_url: str
+) -> None:
+    """explain.mode kafka end to end: the daemon samples and publishes, a ``driftd
+    explain-worker`` process explains into PostgreSQL, and the daemon's window reports
+    get their attribution from the sums the worker stored."""
+    from tests.explainers.kafka_workers import WorkerProcesses, create_topic, write_config
+
+    topic = f"{topic_prefix}.predictions"
+    n = 6_000  # two windows of event time, the first closed by the watermark
+    events, _ = prediction_events(SCENARIO, T0, n, 10.0, seed=7)
+    explain_topic = f"{topic_prefix}.explain"
+    create_topic(kafka_bootstrap, explain_topic, partitions=2)
+    config = write_config(
+        tmp_path, bootstrap=kafka_bootstrap, topic=explain_topic, group=f"{topic_prefix}-workers",
+        store_url=pg_schema_url, models={SCENARIO.model: credit_model["path"]},
+        extra={"kafka": {"predictions_topic": topic, "labels_topic": f"{topic}.labels",
+                         "dead_letter_topic": f"{topic}.dlq", "group_id": f"{topic_prefix}-g",
+                         "max_poll_interval_ms": 3000},
+               "explain": {"base_rate": BASE_RATE, "drifted_window_rate": 0.0},
+               "windows": {"size_seconds": 300, "allowed_lateness_seconds": 30, "min_events": 200},
+               "checkpoint": {"interval_seconds": 1}, "labels": {"enabled": False}},
+    )
+    text = config.read_text() + f"baseline_dir: {credit_model['baseline_dir']}\n"
+    config.write_text(text)
+    expected = {e["prediction_id"] for e in events if sampled(e["prediction_id"], BASE_RATE)}
+    per_window: dict[tuple[str, float], int] = {}
+    for e in events:
+        if e["prediction_id"] in expected:
+            key = (f"region={e['segment']['region']}", T0 + 300 * ((e["timestamp"] - T0) // 300))
+            per_window[key] = per_window.get(key, 0) + 1
+
+    def attributed() -> bool:
+        reports = list(daemon.pipeline.recent.values())
+        return bool(reports) and all(
+            r.attribution is not None and r.attribution.n_explanations == per_window.get((r.key.segment, r.window_start))
+            for r in reports)
+
+    from monitor.store import open_store
+
+    # The schema first (`driftd store upgrade`): a daemon that finds no checkpoints
+    # table reconnects and replays, offering predictions twice (two tasks each).
+    open_store(pg_schema_url).close()
+    workers = WorkerProcesses(config, tmp_path)
+    daemon = Daemon(load_settings(config))
+    try:
+        assert daemon.explainer is not None and daemon.explainer.wait_ready(30)
+        assert daemon.explainer.worker_pids == []  # nothing explained in the daemon
+        workers.start()
+        daemon.start()
+        _produce(kafka_bootstrap, topic, events)
+        registry = daemon.registry
+        published = lambda: registry.get_sample_value("driftd_explain_published_total", {"model": "credit"}) or 0  # noqa: E731
+        assert _wait(lambda: published() == len(expected), 120), (published(), len(expected))
+        # The first window closed before its explanations existed; the sums come later.
+        assert _wait(attributed, 120), [(r.key, r.window_start, r.attribution) for r in daemon.pipeline.recent.values()]
+        reports = list(daemon.pipeline.recent.values())
+    finally:
+        daemon.stop()
+        workers.close()
+
+    store = open_store(pg_schema_url)
+    by_id = {}
+    for window_start in (T0, T0 + 300):
+        for record in store.explanations_for_window("credit", "v1", window_start, limit=10_000):
+            assert record.prediction_id not in by_id, "explained twice"
+            by_id[record.prediction_id] = record
+    store.close()
+    assert set(by_id) == expected
+    for report in reports:
+        mine = [r for r in by_id.values() if r.segment == report.key.segment
+                and r.window_start.timestamp() == report.window_start]
+        assert report.attribution.n_explanations == len(mine)
+        assert report.attribution.ndcg > 0.9 and not report.attribution.drifted
