@@ -81,7 +81,7 @@ class WindowResultRow(Base):
     drift_share: Mapped[float] = mapped_column(Float)
     drift_score: Mapped[float] = mapped_column(Float)
     model_drifted: Mapped[bool] = mapped_column(Boolean)
-    # {metric: [value, lower, upper]}
+    # {metric: [value, lower, upper, error]} (error: binning error bound, null when exact)
     performance: Mapped[dict] = mapped_column(JSON, default=dict)
     baseline_performance: Mapped[dict] = mapped_column(JSON, default=dict)
     estimated_performance: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -74,7 +74,8 @@ def _metric_json(values: Mapping[str, MetricValue]) -> dict[str, list[float]]:
 
 def _metric_values(data: Mapping[str, Any] | None) -> dict[str, MetricValue]:
     return {
-        name: MetricValue(*(_nan_if_none(v) for v in (list(value) + [None, None])[:3]))
+        # [value, lower, upper] before the binning error was stored as a fourth entry.
+        name: MetricValue(*(_nan_if_none(v) for v in (list(value) + [None] * 3)[:4]))
         for name, value in (data or {}).items()
     }
 
