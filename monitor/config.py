@@ -243,6 +243,9 @@ class AlertSettings(_Section):
     consumer_lag: float = Field(10_000, gt=0)
     # DriftdExplainQueueSaturated: explanation queue fill ratio.
     explain_queue_ratio: float = Field(0.9, gt=0, le=1)
+    # DriftdConceptDriftAlarm: this many sequential detectors alarmed within this window.
+    concept_alarm_window: str = "30m"
+    concept_alarm_detectors: int = Field(2, ge=1, le=3)
 
 
 class Settings(BaseSettings):

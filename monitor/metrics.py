@@ -393,11 +393,12 @@ def describe() -> str:
     windows.publish(WindowReport(
         WindowKey("m", "v", ""), 0.0, 300.0, 1, features=[flagged], prediction=[flagged], label=[flagged], multivariate=[flagged],
         missing_ratio={"f": 0.0}, baseline_missing_ratio={"f": 0.0}, unseen_ratio={"f": 0.0},
-        performance={"accuracy": MetricValue(1.0, 0.5, 1.0)}, baseline_performance={"accuracy": 1.0},
+        performance={"accuracy": MetricValue(1.0, 0.5, 1.0), "roc_auc": MetricValue(0.9, 0.8, 1.0, 0.01)}, baseline_performance={"accuracy": 1.0},
         estimated_performance={"accuracy": MetricValue(1.0)},
         calibration=dict.fromkeys(CALIBRATION_STATISTICS, 0.0), baseline_calibration=dict.fromkeys(CALIBRATION_STATISTICS, 0.0),
         attribution=AttributionSummary(1.0, False, 0.9, 1, {"f": 1.0}, {"f": 0.0}), n_labels=1,
     ))
+    pipeline.last_alarm.record("m", "v", "", "adwin", 0.0)
     declared = {
         metric._name: list(metric._labelnames)  # noqa: SLF001 - prometheus_client keeps no public accessor
         for metric in vars(pipeline).values() if hasattr(metric, "_labelnames")

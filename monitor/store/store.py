@@ -28,16 +28,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.results import WindowReport
+from monitor.store.alarms import AlarmStore, retention_delete
 from monitor.store.engine import SQLITE_BEGIN_OPTION, create_store_engine, translate_error
 from monitor.store.errors import BaselineExists, StoreError
 from monitor.store.explanations import explanation_record, explanation_values
-from monitor.store.records import (
-    BaselineInfo,
-    ExplanationRecord,
-    FeatureRecord,
-    ModelSummary,
-    WindowRecord,
-)
+from monitor.store.records import BaselineInfo, ExplanationRecord, FeatureRecord, ModelSummary, WindowRecord
 from monitor.store.schema import (
     BaselineRow,
     CheckpointRow,
@@ -69,7 +64,7 @@ _SUPPORTED = ("sqlite", "postgresql")
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class Store:
+class Store(AlarmStore):
     """Access to the driftd tables through one engine.
 
     Parameters
@@ -575,8 +570,8 @@ class Store:
         """Delete results older than ``days`` before ``now``; returns rows deleted per table.
 
         Removed: windows that started before the cut-off with their feature rows,
-        explanations of such windows, and resolved incidents (with their notes)
-        that ended before it. Baselines and checkpoints are never removed; firing
+        explanations of such windows, sequential alarms raised before it, and
+        resolved incidents (with their notes) that ended before it. Baselines and checkpoints are never removed; firing
         or acknowledged incidents are kept however old.
         """
         if int(days) < 1:
@@ -602,6 +597,7 @@ class Store:
                 ),
                 ("window_results", delete(_W).where(_W.c.window_start < cutoff)),
                 ("explanations", delete(_E).where(_E.c.window_start < cutoff)),
+                ("concept_alarms", retention_delete(cutoff)),
                 (
                     "incident_notes",
                     delete(IncidentNoteRow.__table__).where(
