@@ -99,7 +99,8 @@ class WindowTruth:
         several partitions or daemons). Equal to one window that saw every event, up
         to float rounding, while a window has at most 50 distinct label values (past
         that, which values share ``__other__`` depends on arrival order, as it does
-        in one window); multiclass classes are numbered in first-seen order."""
+        in one window); multiclass classes are numbered in first-seen order (the
+        seeded bootstrap intervals of macro metrics depend on that numbering)."""
         merged = WindowTruth.from_state(self.to_state())
         merged.n_predictions += other.n_predictions
         merged.n_labels += other.n_labels

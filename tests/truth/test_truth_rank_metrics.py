@@ -54,12 +54,13 @@ def gbm():
     lgb = pytest.importorskip("lightgbm")
     rng = np.random.default_rng(7)
     x = _features(rng, 6000)
+    y = _labels(rng, x)
     booster = lgb.train(
         {"objective": "binary", "learning_rate": 0.3, "num_leaves": 63, "min_data_in_leaf": 3,
          "verbose": -1, "num_threads": 1, "seed": 7, "deterministic": True},
-        lgb.Dataset(x, _labels(rng, x)), num_boost_round=300,
+        lgb.Dataset(x, y), num_boost_round=300,
     )
-    return booster, x
+    return booster, x, y
 
 
 def _frame(x: np.ndarray, y: np.ndarray, score: np.ndarray) -> pd.DataFrame:
@@ -81,7 +82,7 @@ def _pipeline(tmp_path, baseline):
 
 
 def _stream(gbm, seed: int = 11):
-    booster, _ = gbm
+    booster = gbm[0]
     rng = np.random.default_rng(seed)
     n = PER_WINDOW * N_WINDOWS
     x = _features(rng, n)
@@ -115,7 +116,7 @@ def _label_events(ids, y, times) -> list[bytes]:
 
 
 def test_gbm_stream_auc_within_reported_error_and_alarms_stored(gbm, tmp_path):
-    booster, _ = gbm
+    booster = gbm[0]
     rng = np.random.default_rng(3)
     # The baseline comes from held-out validation rows, as docs/ground-truth.md asks.
     x_val = _features(rng, 6000)
@@ -274,7 +275,7 @@ def test_interval_covers_the_true_auc_at_its_nominal_rate(source, gbm):
 
     rng = np.random.default_rng(21)
     if source == "gbm":
-        booster, _ = gbm
+        booster = gbm[0]
         x = _features(rng, 50_000)
         pool_truth, pool_scores = _labels(rng, x).astype(bool), booster.predict(x)
         true_auc = roc_auc_score(pool_truth, pool_scores)
@@ -299,3 +300,32 @@ def test_interval_covers_the_true_auc_at_its_nominal_rate(source, gbm):
         assert auc.error < MAX_ERROR
         covered += auc.lower <= true_auc <= auc.upper
     assert 271 <= covered <= 296, covered
+
+
+def test_baseline_build_warns_on_a_training_fit_baseline(gbm, tmp_path):
+    """`driftd baseline build` on the rows the model was fitted on warns and says to use
+    held-out validation data; on validation rows it does not."""
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    booster, x_train, y_train = gbm
+    rng_val = np.random.default_rng(99)
+    x_val = _features(rng_val, 4000)
+    frames = {
+        "train": _frame(x_train, y_train, booster.predict(x_train)),
+        "validation": _frame(x_val, _labels(rng_val, x_val), booster.predict(x_val)),
+    }
+    outputs = {}
+    for name, frame in frames.items():
+        data = tmp_path / f"{name}.csv"
+        frame.to_csv(data, index=False)
+        result = CliRunner().invoke(app, [
+            "baseline", "build", "--model", "gbm", "--version", name, "--data", str(data),
+            "--out", str(tmp_path / f"{name}.json"), "--target", "y", "--prediction", "pred", "--score", "score",
+        ])
+        assert result.exit_code == 0, result.output
+        outputs[name] = result.output
+    assert "warning: reference performance of gbm train is near perfect" in outputs["train"]
+    assert "roc_auc 1" in outputs["train"] and "held-out validation data" in outputs["train"]
+    assert "warning" not in outputs["validation"]
