@@ -264,7 +264,7 @@ def test_synthetic_saturated_scores_through_ground_truth_every_window():
 def test_interval_covers_the_true_auc_at_its_nominal_rate(source, gbm):
     """300 windows of 1000 events drawn i.i.d. from a population with a known AUC.
 
-    gbm: the population is 50,000 scored held-out rows (windows are drawn from it with
+    gbm: the population is 20,000 scored held-out rows (windows are drawn from it with
     replacement, so its AUC, ties counted 1/2, is the true value). synthetic: binormal
     logits, AUC = Phi(8 / (6 sqrt 2)) exactly. Nominal coverage 95 %: the count of
     covering windows is Binomial(300, 0.95) if the interval is right;
@@ -276,7 +276,7 @@ def test_interval_covers_the_true_auc_at_its_nominal_rate(source, gbm):
     rng = np.random.default_rng(21)
     if source == "gbm":
         booster = gbm[0]
-        x = _features(rng, 50_000)
+        x = _features(rng, 20_000)
         pool_truth, pool_scores = _labels(rng, x).astype(bool), booster.predict(x)
         true_auc = roc_auc_score(pool_truth, pool_scores)
         bins = ScoreBins.from_reference(booster.predict(_features(rng, 6000)))
@@ -311,9 +311,9 @@ def test_baseline_build_warns_on_a_training_fit_baseline(gbm, tmp_path):
 
     booster, x_train, y_train = gbm
     rng_val = np.random.default_rng(99)
-    x_val = _features(rng_val, 4000)
-    frames = {
-        "train": _frame(x_train, y_train, booster.predict(x_train)),
+    x_val = _features(rng_val, 3000)
+    frames = {  # half the training rows are as fitted as all of them
+        "train": _frame(x_train[:3000], y_train[:3000], booster.predict(x_train[:3000])),
         "validation": _frame(x_val, _labels(rng_val, x_val), booster.predict(x_val)),
     }
     outputs = {}
