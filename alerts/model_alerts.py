@@ -10,6 +10,8 @@ from alerts.spec import (
     Series,
     base_labels,
     model_labels,
+    parse_duration,
+    rate_suffix,
     sel,
     where,
 )
@@ -165,6 +167,33 @@ def drift_alerts(ctx: Context) -> list[AlertSpec]:
                 perf_case("log_loss", (0.90, 0.80, 1.00), (0.50, 0.45, 0.55), 0.50),
             ),
             keep_firing=True,
+        ),
+        AlertSpec(
+            name="DriftdConceptDriftAlarm",
+            group="driftd-drift",
+            severity="warning",
+            scope="model",
+            expr=(
+                f"count by ({key}) (driftd_concept_drift_last_alarm_age_seconds"
+                f" < {parse_duration(options.concept_alarm_window):g}) >= {options.concept_alarm_detectors}"
+            ),
+            summary="Sequential detectors saw a model's error stream change",
+            describe=lambda r: (
+                f"{r.value('%.0f')} of the sequential detectors (ADWIN, Page-Hinkley, DDM) raised an "
+                f"alarm on the error stream of {where(r)} within {options.concept_alarm_window}: "
+                "the model's errors rose as labels joined."
+            ),
+            cases=(
+                Case(
+                    series=tuple(
+                        Series(sel("driftd_concept_drift_last_alarm_age_seconds", {**model, "detector": d}), 60, 86_400)
+                        for d in ("adwin", "ddm")
+                    ),
+                    labels=model,
+                    value=2,
+                    window_end=ctx.window_end,
+                ),
+            ),
         ),
         AlertSpec(
             name="DriftdCalibrationDrift",

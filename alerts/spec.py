@@ -68,6 +68,8 @@ class RuleOptions:
     dead_letter_ratio: float = 0.01
     consumer_lag: float = 10_000
     explain_queue_ratio: float = 0.9
+    concept_alarm_window: str = "30m"
+    concept_alarm_detectors: int = 2
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> RuleOptions:
@@ -80,6 +82,8 @@ class RuleOptions:
     def validate(self) -> None:
         parse_duration(self.for_duration, "alerts.for_duration")
         parse_duration(self.keep_firing_for, "alerts.keep_firing_for")
+        if parse_duration(self.concept_alarm_window, "alerts.concept_alarm_window") <= 0:
+            raise AlertsError(f"alerts.concept_alarm_window: must be longer than 0 (got {self.concept_alarm_window!r})")
         if parse_duration(self.rate_window, "alerts.rate_window") <= 0:
             raise AlertsError(f"alerts.rate_window: must be longer than 0 (got {self.rate_window!r})")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-.]*", self.job):

@@ -1,12 +1,11 @@
 """Realised performance from mergeable aggregates, with 95 % confidence intervals.
 
-Aggregates (all mergeable by addition, all JSON-safe through ``to_state``):
-
-* :class:`BinaryCounts`: the 2x2 confusion counts around the positive class and the
-  log-loss sums; ROC AUC comes from the positives/negatives per fine score bin of a
-  :class:`~detectors.calibration.ScoreHistogram`.
-* :class:`MulticlassCounts`: a confusion matrix over up to ``max_classes`` classes.
-* :class:`RegressionSums`: count, sums of |e|, e^2 and e^4.
+Aggregates (:mod:`detectors.performance_counts`, re-exported here):
+:class:`BinaryCounts` (confusion counts, log-loss sums, and positives/negatives
+per bin of the model's :class:`~detectors.score_bins.ScoreBins` for ROC AUC),
+:class:`MulticlassCounts`, :class:`RegressionSums`. Without rank counts (state
+from before adaptive bins) ROC AUC comes from the 0.001-wide bins of a
+:class:`~detectors.calibration.ScoreHistogram`.
 
 Intervals (``z = 1.96``):
 
@@ -15,9 +14,10 @@ Intervals (``z = 1.96``):
   parametric bootstrap that redraws the confusion matrix from a multinomial with
   the observed cell shares (500 draws, fixed seed: deterministic).
 * ROC AUC: DeLong's variance computed on the binned scores (exact for the binned
-  data); AUC ± z·SE clipped to [0, 1]. Binning treats scores sharing a 0.001-wide
-  bin as ties, which moves the AUC by at most :func:`auc_binning_error`
-  (``0.5 * sum_b pos_b neg_b / (P N)``).
+  data). Binning treats scores sharing a bin as ties, which moves the AUC by at
+  most :func:`auc_binning_error` (``0.5 * sum_b pos_b neg_b / (P N)``); the estimate
+  carries that bound as ``error`` and the interval is AUC ± (z·SE + error), clipped
+  to [0, 1].
 * log loss, MAE: mean ± z·sd/sqrt(n). RMSE: the interval of the MSE (mean ± z·sd of
   e^2) mapped through the square root.
 
@@ -35,12 +35,13 @@ Classification labels are compared as strings (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from detectors.calibration import ScoreHistogram, canonical_labels
+from detectors.performance_counts import BinaryCounts, MulticlassCounts, RegressionSums
+from detectors.score_bins import ScoreBins
 
 __all__ = [
     "BinaryCounts",
@@ -57,17 +58,21 @@ __all__ = [
 ]
 
 Z = 1.959963984540054
-_EPS = float(np.finfo(np.float64).eps)
 _BOOTSTRAP_DRAWS = 500
 NAN = float("nan")
 
 
 class Estimate(NamedTuple):
-    """A statistic with its 95 % interval (bounds NaN when undefined)."""
+    """A statistic with its 95 % interval (bounds NaN when undefined).
+
+    ``error``: a bound on the approximation in ``value`` from working on aggregates
+    (ROC AUC: the binning error), already folded into the interval; NaN when none.
+    """
 
     value: float
     lower: float = NAN
     upper: float = NAN
+    error: float = NAN
 
 
 def wilson(successes: float, n: float, z: float = Z) -> Estimate:
@@ -92,130 +97,13 @@ def _mean_interval(total: float, total_sq: float, n: float) -> Estimate:
     return Estimate(float(mean), float(mean - half), float(mean + half))
 
 
-@dataclass(slots=True)
-class BinaryCounts:
-    """Confusion counts around the positive class, plus log-loss sums."""
-
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    tn: int = 0
-    loss_sum: float = 0.0
-    loss_sq_sum: float = 0.0
-    n_scored: int = 0
-
-    @property
-    def n(self) -> int:
-        return self.tp + self.fp + self.fn + self.tn
-
-    def add(self, actual: np.ndarray, predicted: np.ndarray, scores: np.ndarray | None = None) -> None:
-        """``actual``/``predicted``: True where the label / prediction is the positive
-        class; ``scores``: P(positive), NaN where unknown (left out of log loss)."""
-        actual = np.asarray(actual, dtype=bool)
-        predicted = np.asarray(predicted, dtype=bool)
-        self.tp += int(np.sum(actual & predicted))
-        self.fp += int(np.sum(~actual & predicted))
-        self.fn += int(np.sum(actual & ~predicted))
-        self.tn += int(np.sum(~actual & ~predicted))
-        if scores is not None:
-            scores = np.asarray(scores, dtype=np.float64)
-            known = np.isfinite(scores)
-            p = np.clip(scores[known], _EPS, 1 - _EPS)
-            loss = -np.where(actual[known], np.log(p), np.log1p(-p))
-            self.loss_sum += float(loss.sum())
-            self.loss_sq_sum += float(np.sum(loss * loss))
-            self.n_scored += int(known.sum())
-
-    def merge(self, other: BinaryCounts) -> BinaryCounts:
-        return BinaryCounts(*(a + b for a, b in zip(self.to_state().values(), other.to_state().values())))
-
-    def to_state(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> BinaryCounts:
-        return cls(**state)
-
-
-@dataclass(slots=True)
-class MulticlassCounts:
-    """A confusion matrix (rows: label, columns: prediction) over interned classes.
-
-    Classes past ``max_classes`` share the last slot, ``"__other__"``.
-    """
-
-    max_classes: int = 50
-    classes: list[str] = field(default_factory=list)
-    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
-
-    @property
-    def n(self) -> int:
-        return int(self.matrix.sum())
-
-    def _codes(self, labels: list[str]) -> np.ndarray:
-        index = {c: i for i, c in enumerate(self.classes)}
-        for label in labels:
-            if label not in index:
-                if len(self.classes) < self.max_classes - 1:
-                    index[label] = len(self.classes)
-                    self.classes.append(label)
-                else:
-                    if "__other__" not in index:
-                        index["__other__"] = len(self.classes)
-                        self.classes.append("__other__")
-                    index[label] = index["__other__"]
-        k = len(self.classes)
-        if self.matrix.shape[0] < k:
-            grown = np.zeros((k, k), np.int64)
-            grown[: self.matrix.shape[0], : self.matrix.shape[1]] = self.matrix
-            self.matrix = grown
-        return np.fromiter((index[label] for label in labels), np.int64, len(labels))
-
-    def add(self, actual: list[str], predicted: list[str]) -> None:
-        rows, cols = self._codes(list(actual)), self._codes(list(predicted))
-        np.add.at(self.matrix, (rows, cols), 1)
-
-    def to_state(self) -> dict[str, Any]:
-        return {"max_classes": self.max_classes, "classes": self.classes, "matrix": self.matrix.tolist()}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> MulticlassCounts:
-        k = len(state["classes"])
-        matrix = np.asarray(state["matrix"], np.int64).reshape(k, k)
-        return cls(int(state["max_classes"]), list(state["classes"]), matrix)
-
-
-@dataclass(slots=True)
-class RegressionSums:
-    """Count and power sums of the errors ``y - y_hat``."""
-
-    n: int = 0
-    abs_sum: float = 0.0
-    sq_sum: float = 0.0
-    quad_sum: float = 0.0
-
-    def add(self, actual: np.ndarray, predicted: np.ndarray) -> None:
-        error = np.asarray(actual, np.float64) - np.asarray(predicted, np.float64)
-        error = error[np.isfinite(error)]
-        square = error * error
-        self.n += len(error)
-        self.abs_sum += float(np.abs(error).sum())
-        self.sq_sum += float(square.sum())
-        self.quad_sum += float(np.sum(square * square))
-
-    def to_state(self) -> dict[str, Any]:
-        return {"n": self.n, "abs_sum": self.abs_sum, "sq_sum": self.sq_sum, "quad_sum": self.quad_sum}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> RegressionSums:
-        return cls(**state)
-
-
-def histogram_auc(positives: np.ndarray, negatives: np.ndarray) -> Estimate:
+def histogram_auc(positives: np.ndarray, negatives: np.ndarray, mixed: np.ndarray | None = None) -> Estimate:
     """ROC AUC of binned scores (ties count 1/2) with DeLong's 95 % interval.
 
     ``positives``/``negatives`` are (possibly fractional) counts per score bin in
-    increasing score order.
+    increasing score order; ``mixed`` marks the bins that may hold distinct scores
+    (default: all). The estimate's ``error`` is :func:`auc_binning_error`, and the
+    interval is widened by it: it covers the AUC of the unbinned scores.
     """
     positives = np.asarray(positives, np.float64)
     negatives = np.asarray(negatives, np.float64)
@@ -227,20 +115,28 @@ def histogram_auc(positives: np.ndarray, negatives: np.ndarray) -> Estimate:
     v10 = (neg_below + 0.5 * negatives) / n_neg  # per positive in the bin
     v01 = (pos_above + 0.5 * positives) / n_pos  # per negative in the bin
     auc = float(np.sum(positives * v10) / n_pos)
+    error = auc_binning_error(positives, negatives, mixed)
     if n_pos < 2 or n_neg < 2:
-        return Estimate(auc)
+        return Estimate(auc, error=error)
     s10 = np.sum(positives * (v10 - auc) ** 2) / (n_pos - 1)
     s01 = np.sum(negatives * (v01 - auc) ** 2) / (n_neg - 1)
-    se = float(np.sqrt(s10 / n_pos + s01 / n_neg))
-    return Estimate(auc, max(0.0, auc - Z * se), min(1.0, auc + Z * se))
+    half = Z * float(np.sqrt(s10 / n_pos + s01 / n_neg)) + error
+    return Estimate(auc, max(0.0, auc - half), min(1.0, auc + half), error)
 
 
-def auc_binning_error(positives: np.ndarray, negatives: np.ndarray) -> float:
-    """Largest possible difference between the binned and the exact ROC AUC."""
+def auc_binning_error(positives: np.ndarray, negatives: np.ndarray, mixed: np.ndarray | None = None) -> float:
+    """Largest possible difference between the binned and the exact ROC AUC.
+
+    A positive and a negative in one bin count 1/2; the exact AUC counts them 0, 1/2
+    or 1. Bins not in ``mixed`` hold one distinct score (true ties, 1/2 either way).
+    """
     n_pos, n_neg = float(np.sum(positives)), float(np.sum(negatives))
     if n_pos <= 0 or n_neg <= 0:
         return NAN
-    return float(0.5 * np.sum(np.asarray(positives, np.float64) * negatives) / (n_pos * n_neg))
+    pairs = np.asarray(positives, np.float64) * np.asarray(negatives, np.float64)
+    if mixed is not None:
+        pairs = pairs[np.asarray(mixed, bool)]
+    return float(0.5 * np.sum(pairs) / (n_pos * n_neg))
 
 
 def _bootstrap(cells: np.ndarray, statistic, seed: int = 0) -> tuple[float, float]:
@@ -278,7 +174,9 @@ def binary_metrics(counts: BinaryCounts, scores: ScoreHistogram | None = None) -
     }
     if counts.n_scored:
         result["log_loss"] = _mean_interval(counts.loss_sum, counts.loss_sq_sum, counts.n_scored)
-    if scores is not None and scores.n:
+    if counts.ranks is not None and counts.ranks.n:
+        result["roc_auc"] = histogram_auc(counts.ranks.positives, counts.ranks.negatives, counts.ranks.mixed)
+    elif scores is not None and scores.n:
         result["roc_auc"] = histogram_auc(scores.positives, scores.negatives)
     return result
 
@@ -330,12 +228,14 @@ def reference_performance(
     *,
     positive_class: str = "1",
     decision_threshold: float = 0.5,
+    bins: ScoreBins | None = None,
 ) -> dict[str, float]:
     """Baseline performance (point values), computed by the same code as live windows.
 
     Rows whose label is missing are left out. A binary ``y_pred`` holding
     probabilities (numbers not all 0/1) is thresholded at ``decision_threshold``,
-    as live events that log a score as their prediction are.
+    as live events that log a score as their prediction are. ROC AUC is counted on
+    ``bins`` (default: bins from these scores, as the baseline stores them).
     """
     if task == "regression":
         sums = RegressionSums()
@@ -357,10 +257,8 @@ def reference_performance(
     else:
         predicted = np.array([p == positive_class for p in predictions], dtype=bool)
     scores = None if y_score is None else np.asarray(y_score, np.float64)[known]
+    if scores is not None and bins is None:
+        bins = ScoreBins.from_reference(scores)
     counts = BinaryCounts()
-    counts.add(actual, predicted, scores)
-    histogram = None
-    if scores is not None:
-        histogram = ScoreHistogram()
-        histogram.add(scores, actual)
-    return {name: est.value for name, est in binary_metrics(counts, histogram).items()}
+    counts.add(actual, predicted, scores, bins)
+    return {name: est.value for name, est in binary_metrics(counts).items()}

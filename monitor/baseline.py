@@ -27,6 +27,10 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from detectors.calibration import reference_calibration
+from detectors.performance import reference_performance
+from detectors.score_bins import ScoreBins
+
 __all__ = [
     "Baseline",
     "BaselineError",
@@ -141,6 +145,8 @@ class Baseline:
     calibration: dict[str, Any] = field(default_factory=dict)
     # Bounded multivariate reference sample: column -> values (same rows in every column).
     reference_rows: dict[str, list[Any]] = field(default_factory=dict)
+    # Interior score-bin edges for ROC AUC (detectors.score_bins); None: the 0.001 grid.
+    score_edges: np.ndarray | None = None
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     source: str = ""
 
@@ -171,6 +177,7 @@ class Baseline:
             "performance": self.performance,
             "calibration": self.calibration,
             "reference_rows": self.reference_rows,
+            **({} if self.score_edges is None else {"score_edges": self.score_edges.tolist()}),
         }
 
     @classmethod
@@ -198,6 +205,7 @@ class Baseline:
             performance=dict(data.get("performance") or {}),
             calibration=dict(data.get("calibration") or {}),
             reference_rows=dict(data.get("reference_rows") or {}),
+            score_edges=None if data.get("score_edges") is None else np.asarray(data["score_edges"], np.float64),
         )
 
     def to_json(self) -> bytes:
@@ -369,6 +377,8 @@ def build_baseline(
     baseline.reference_rows = {
         str(c): [None if pd.isna(v) else (v.item() if hasattr(v, "item") else v) for v in rows[c]] for c in rows.columns
     }
+    if score and task == "binary":  # ROC AUC bins where this model's scores lie
+        baseline.score_edges = ScoreBins.from_reference(pd.to_numeric(frame[score], errors="coerce")).edges
     if target and prediction:
         baseline.performance, baseline.calibration = _reference_quality(frame, target, prediction, score, task, positive_class)
     return baseline
@@ -378,17 +388,11 @@ def _reference_quality(
     frame: pd.DataFrame, target: str, prediction: str, score: str | None, task: str, positive_class: str
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Reference performance and calibration, computed by the same code as live windows."""
-    try:
-        from detectors import calibration as calib_mod
-        from detectors import performance as perf_mod
-
-        performance = perf_mod.reference_performance(
-            frame[target], frame[prediction], frame[score] if score else None, task, positive_class=positive_class
-        )
-        calibration = (
-            calib_mod.reference_calibration(frame[target], frame[score], task, y_pred=frame[prediction], positive_class=positive_class)
-            if score else {}
-        )
-    except ImportError:  # the ground-truth detectors are optional for a baseline
-        return {}, {}
+    performance = reference_performance(
+        frame[target], frame[prediction], frame[score] if score else None, task, positive_class=positive_class
+    )
+    calibration = (
+        reference_calibration(frame[target], frame[score], task, y_pred=frame[prediction], positive_class=positive_class)
+        if score else {}
+    )
     return performance, calibration

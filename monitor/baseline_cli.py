@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from monitor.baseline import BaselineError, build_baseline, load_baseline, read_table
+from monitor.baseline_checks import training_fit_warnings
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -52,6 +53,8 @@ def build(
         store.migrate()
         store.save_baseline(model, version, baseline.to_dict())
     typer.echo(f"baseline {model} {version}: {len(baseline.features)} features, {len(frame)} rows -> {path} (sha256 {baseline.sha256[:12]})")
+    for warning in training_fit_warnings(baseline):
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @app.command("show")

@@ -245,6 +245,9 @@ class AlertSettings(_Section):
     # DriftdStaleWindows and the app: no window closed this long; unset: Settings.stale_window_seconds.
     stale_window_seconds: float | None = Field(None, gt=0)
     late_ratio: float = Field(0.05, gt=0, le=1)  # the app's late-heavy streams: late / all events
+    # DriftdConceptDriftAlarm: this many sequential detectors alarmed within this window.
+    concept_alarm_window: str = "30m"
+    concept_alarm_detectors: int = Field(2, ge=1, le=3)
 
 
 class Settings(BaseSettings):

@@ -67,6 +67,7 @@ class Daemon:
             settings, self.metrics, self.collector, self.baselines,
             sinks=([self._store_report] if self.store is not None else []) + [WindowLog(settings.alerts.performance_tolerance)],
             truth=self.truth, explainer=self.explainer,
+            alarm_sinks=[self._store_alarms] if self.store is not None else [],
         )
         self.consumer = Consumer(
             settings, self.pipeline, self.metrics,
@@ -80,7 +81,7 @@ class Daemon:
 
     def _initialise_series(self) -> None:
         """Labelled counters exist from the start, so dashboards and rules see 0, not "no data"."""
-        for operation in ("write_reports", "add_explanations", "save_checkpoint", "migrate", "record_incident", "checkpoint"):
+        for operation in ("write_reports", "add_explanations", "add_alarms", "save_checkpoint", "migrate", "record_incident", "checkpoint"):
             self.metrics.store_errors.labels(operation=operation)
         for outcome in ("joined", "early", "duplicate", "unknown"):
             self.metrics.labels.labels(outcome=outcome)
@@ -165,6 +166,16 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - counted; the checkpoint waits for the store
             self.metrics.store_errors.labels(operation="write_reports").inc()
             log.warning("could not store window report: %s", exc)
+
+    def _store_alarms(self, alarms: list[Any]) -> None:
+        if self.writer is not None:
+            self.writer.add_alarms(alarms)
+            return
+        try:
+            self.store.add_alarms(alarms)
+        except Exception as exc:  # noqa: BLE001 - counted and logged
+            self.metrics.store_errors.labels(operation="add_alarms").inc()
+            log.warning("could not store %d sequential alarm(s): %s", len(alarms), exc)
 
     def _flush_store(self) -> bool:
         if self.writer is None:

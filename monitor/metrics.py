@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from monitor.alarm_metrics import LastAlarmCollector
 from monitor.results import WindowKey, WindowReport
 
 __all__ = [
@@ -158,6 +159,8 @@ class PipelineMetrics:
             "driftd_concept_drift_alarms", "Sequential detector alarms on the error stream.",
             ["model", "version", "detector"], registry=registry,
         )
+        self.last_alarm = LastAlarmCollector()
+        registry.register(self.last_alarm)
         # Explanations.
         self.explain_queue_depth = Gauge(
             "driftd_explain_queue_depth", "Predictions waiting to be explained.", registry=registry,
@@ -296,6 +299,7 @@ class WindowCollector(Collector):
         perf = family("driftd_performance", "Realised performance of the last window with labels.", key_labels + ["metric"])
         perf_lower = family("driftd_performance_lower", "Lower 95% confidence bound of realised performance.", key_labels + ["metric"])
         perf_upper = family("driftd_performance_upper", "Upper 95% confidence bound of realised performance.", key_labels + ["metric"])
+        perf_error = family("driftd_performance_binning_error", "Bound on the error of a metric from binned scores (ROC AUC), inside its interval.", key_labels + ["metric"])
         perf_base = family("driftd_performance_baseline", "Reference performance from the baseline.", key_labels + ["metric"])
         estimated = family("driftd_estimated_performance", "Performance estimated from scores before labels (CBPE).", key_labels + ["metric"])
         calib = {
@@ -334,20 +338,14 @@ class WindowCollector(Collector):
                     if _finite(result.score):
                         fam_score.add_metric(key + [result.method], result.score)
                     fam_flag.add_metric(key + [result.method], float(result.drifted))
-            for feature, value in report.missing_ratio.items():
-                missing.add_metric(key + [feature], value)
-            for feature, value in report.baseline_missing_ratio.items():
-                missing_base.add_metric(key + [feature], value)
-            for feature, value in report.unseen_ratio.items():
-                unseen.add_metric(key + [feature], value)
+            for fam, ratios in ((missing, report.missing_ratio), (missing_base, report.baseline_missing_ratio), (unseen, report.unseen_ratio)):
+                for feature, value in ratios.items():
+                    fam.add_metric(key + [feature], value)
             coverage.add_metric(key, (labelled or report).label_coverage)
             for metric, value in (labelled.performance if labelled else {}).items():
-                if _finite(value.value):
-                    perf.add_metric(key + [metric], value.value)
-                if _finite(value.lower):
-                    perf_lower.add_metric(key + [metric], value.lower)
-                if _finite(value.upper):
-                    perf_upper.add_metric(key + [metric], value.upper)
+                for fam, number in zip((perf, perf_lower, perf_upper, perf_error), value):
+                    if _finite(number):
+                        fam.add_metric(key + [metric], number)
             for metric, value in report.baseline_performance.items():
                 if _finite(value):
                     perf_base.add_metric(key + [metric], value)
@@ -370,7 +368,7 @@ class WindowCollector(Collector):
         yield from (
             score, p_value, threshold, drifted, pred_score, pred_drifted, label_score,
             label_drifted, multi_score, multi_drifted, share, weighted, model_drifted, missing, missing_base, unseen,
-            events, window_end, coverage, perf, perf_lower, perf_upper, perf_base, estimated,
+            events, window_end, coverage, perf, perf_lower, perf_upper, perf_error, perf_base, estimated,
             *calib.values(), *calib_base.values(), ndcg, attr_drifted, attr_change,
         )
 
@@ -399,11 +397,12 @@ def describe() -> str:
     windows.publish(WindowReport(
         WindowKey("m", "v", ""), 0.0, 300.0, 1, features=[flagged], prediction=[flagged], label=[flagged], multivariate=[flagged],
         missing_ratio={"f": 0.0}, baseline_missing_ratio={"f": 0.0}, unseen_ratio={"f": 0.0},
-        performance={"accuracy": MetricValue(1.0, 0.5, 1.0)}, baseline_performance={"accuracy": 1.0},
+        performance={"accuracy": MetricValue(1.0, 0.5, 1.0), "roc_auc": MetricValue(0.9, 0.8, 1.0, 0.01)}, baseline_performance={"accuracy": 1.0},
         estimated_performance={"accuracy": MetricValue(1.0)},
         calibration=dict.fromkeys(CALIBRATION_STATISTICS, 0.0), baseline_calibration=dict.fromkeys(CALIBRATION_STATISTICS, 0.0),
         attribution=AttributionSummary(1.0, False, 0.9, 1, {"f": 1.0}, {"f": 0.0}), n_labels=1,
     ))
+    pipeline.last_alarm.record("m", "v", "", "adwin", 0.0)
     declared = {
         metric._name: list(metric._labelnames)  # noqa: SLF001 - prometheus_client keeps no public accessor
         for metric in vars(pipeline).values() if hasattr(metric, "_labelnames")

@@ -31,7 +31,7 @@ from monitor.metrics import PipelineMetrics, WindowCollector
 from monitor.results import WindowKey, WindowReport
 from monitor.windows import Layout, WindowAggregate, Windows, window_start
 
-__all__ = ["Pipeline", "ReportSink"]
+__all__ = ["AlarmSink", "Pipeline", "ReportSink"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,10 @@ _RECENT_REPORTS = 2000
 
 class ReportSink(Protocol):
     def __call__(self, report: WindowReport) -> None: ...
+
+
+class AlarmSink(Protocol):
+    def __call__(self, alarms: list[Any]) -> None: ...
 
 
 class Pipeline:
@@ -59,6 +63,9 @@ class Pipeline:
     truth, explainer
         Optional ground-truth join and explanation service (duck-typed, see
         ``monitor.truth`` and ``explainers.service``).
+    alarm_sinks
+        Called with the new sequential alarms (``monitor.truth.ConceptAlarm``)
+        after every batch that raised some, in order (e.g. the store).
     """
 
     def __init__(
@@ -70,6 +77,7 @@ class Pipeline:
         sinks: Sequence[ReportSink] = (),
         truth: Any = None,
         explainer: Any = None,
+        alarm_sinks: Sequence[AlarmSink] = (),
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -78,6 +86,7 @@ class Pipeline:
         self.sinks = list(sinks)
         self.truth = truth
         self.explainer = explainer
+        self.alarm_sinks = list(alarm_sinks)
         ws = settings.windows
         self.windows = Windows(ws.size_seconds, ws.allowed_lateness_seconds, settings.limits.max_open_windows_per_key, ws.count_trigger)
         self._layouts: dict[tuple[str, str], Layout] = {}
@@ -206,6 +215,7 @@ class Pipeline:
         if self.truth is not None:
             # Labels that came before these predictions joined just now.
             self._explain_wrong()
+            self._take_alarms()
         for key, start, aggregate in closed:
             self._finish(key, start, aggregate)
 
@@ -229,6 +239,7 @@ class Pipeline:
             self.metrics.invalid_events.labels(reason=reason).inc()
             rejected.append(Rejected(accepted_index[row], reason, detail))
         self._explain_wrong()
+        self._take_alarms()
         self.apply_label_updates()
         return rejected
 
@@ -237,6 +248,7 @@ class Pipeline:
         if self.truth is not None:
             self.truth.add_labels(batch)
             self._explain_wrong()
+            self._take_alarms()
             self.apply_label_updates()
 
     def _explain_wrong(self) -> None:
@@ -247,6 +259,17 @@ class Pipeline:
             return
         for model, prediction_ids in wrong.items():
             self.explainer.offer_wrong(prediction_ids, model=model)
+
+    def _take_alarms(self) -> None:
+        """Export when each error stream last alarmed and hand new alarms to the sinks."""
+        alarms = self.truth.take_alarms() if hasattr(self.truth, "take_alarms") else []
+        for alarm in alarms:
+            self.metrics.last_alarm.record(alarm.model, alarm.version, alarm.segment, alarm.detector, alarm.event_time)
+        for sink in self.alarm_sinks if alarms else ():
+            try:
+                sink(alarms)
+            except Exception:  # noqa: BLE001 - a failing sink must not stop ingest
+                log.exception("alarm sink %r failed", sink)
 
     # -- windows -------------------------------------------------------------
     def close_due(self) -> list[WindowReport]:

@@ -31,11 +31,16 @@ class WindowKey(NamedTuple):
 
 
 class MetricValue(NamedTuple):
-    """A performance figure with its confidence interval (bounds may be NaN when undefined)."""
+    """A performance figure with its confidence interval (bounds may be NaN when undefined).
+
+    ``error`` bounds the approximation from aggregates (ROC AUC: the binning error,
+    already inside the interval); NaN for metrics computed exactly.
+    """
 
     value: float
     lower: float = float("nan")
     upper: float = float("nan")
+    error: float = float("nan")
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,7 @@ class ADWIN(SequentialDetector):
         self._total = 0.0
         self._variance = 0.0
         self._tick = 0
+        self._cut_difference = math.nan  # |mean W0 - mean W1| of the cut that raised the last alarm
 
     @property
     def width(self) -> int:
@@ -97,6 +98,11 @@ class ADWIN(SequentialDetector):
     def estimation(self) -> float:
         """Mean of the current window (0 when empty)."""
         return self._total / self._width if self._width else 0.0
+
+    @property
+    def statistic(self) -> float:
+        """|mean(W0) - mean(W1)| at the first cut that passed the bound in the last alarm."""
+        return self._cut_difference if self._drift_detected else math.nan
 
     @property
     def variance(self) -> float:
@@ -184,6 +190,8 @@ class ADWIN(SequentialDetector):
                         m_recip = 1.0 / (n0 + offset) + 1.0 / (n1 + offset)
                         epsilon = math.sqrt(2.0 * m_recip * window_variance * delta_prime) + bernstein * m_recip
                         if abs(u0 / n0 - u1 / n1) > epsilon:
+                            if not detected:
+                                self._cut_difference = abs(u0 / n0 - u1 / n1)
                             detected = shrinking = True
                             break
                 if shrinking:
@@ -196,7 +204,7 @@ class ADWIN(SequentialDetector):
 
     def update_many(self, values: np.ndarray) -> np.ndarray:
         """Same as calling :meth:`update` per value, with the insert inlined (~2x faster)."""
-        alarms = []
+        alarms, statistics = [], []
         full = self.max_buckets + 1
         clock, grace = self.clock, self.grace_period
         for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
@@ -217,8 +225,10 @@ class ADWIN(SequentialDetector):
             if self._tick % clock == 0 and width > grace and self._scan():
                 self._drift_detected = True
                 alarms.append(i)
+                statistics.append(self._cut_difference)
             else:
                 self._drift_detected = False
+        self.alarm_statistics = np.asarray(statistics, dtype=np.float64)
         return np.asarray(alarms, dtype=np.int64)
 
     def _get_state(self) -> dict[str, Any]:

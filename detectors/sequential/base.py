@@ -49,6 +49,8 @@ class SequentialDetector(abc.ABC):
 
     def __init__(self) -> None:
         self._drift_detected = False
+        #: Statistic of each alarm of the last :meth:`update_many` call, in index order.
+        self.alarm_statistics = np.empty(0)
 
     def _reset(self) -> None:
         """Forget the stream; derived state is rebuilt here."""
@@ -59,6 +61,12 @@ class SequentialDetector(abc.ABC):
         """Whether the last update raised an alarm."""
         return self._drift_detected
 
+    @property
+    def statistic(self) -> float:
+        """The value the last update compared with the alarm threshold (NaN if none);
+        read right after an alarm, it says how far the stream moved."""
+        return math.nan
+
     @abc.abstractmethod
     def update(self, x: float) -> SequentialDetector:
         """Feed one value; returns ``self`` so that calls chain."""
@@ -67,13 +75,16 @@ class SequentialDetector(abc.ABC):
         """Feed a batch of values in order; the indices (into ``values``) of the alarms.
 
         After the call the detector is in the state that ``len(values)`` calls of
-        :meth:`update` would leave, including ``drift_detected`` of the last value.
+        :meth:`update` would leave, including ``drift_detected`` of the last value;
+        :attr:`alarm_statistics` holds the :attr:`statistic` at each alarm.
         """
-        alarms = []
+        alarms, statistics = [], []
         for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
             self.update(x)
             if self._drift_detected:
                 alarms.append(i)
+                statistics.append(self.statistic)
+        self.alarm_statistics = np.asarray(statistics, dtype=np.float64)
         return np.asarray(alarms, dtype=np.int64)
 
     # -- configuration and checkpoints -------------------------------------------------

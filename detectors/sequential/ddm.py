@@ -66,6 +66,14 @@ class DDM(SequentialDetector):
         self._ps_min = float("inf")
 
     @property
+    def statistic(self) -> float:
+        """``(p + s - p_min) / s_min``: how many ``s_min`` the error rate rose (alarm above
+        ``drift_threshold``); NaN before the warm start."""
+        if self._s_min is None or self._n <= 0 or not self._s_min > 0:
+            return math.nan
+        return (self._p + math.sqrt(self._p * (1 - self._p) / self._n) - self._p_min) / self._s_min
+
+    @property
     def warning_detected(self) -> bool:
         """Whether the last update put the detector in its warning zone."""
         return self._warning_detected
@@ -96,6 +104,7 @@ class DDM(SequentialDetector):
         """
         values = np.asarray(values, dtype=np.float64)
         alarms: list[int] = []
+        statistics: list[float] = []
         start = 0
         while start < len(values):
             if self._drift_detected:
@@ -127,10 +136,12 @@ class DDM(SequentialDetector):
                 self._ps_min = float(running[stop])
             if len(hits):
                 alarms.append(start + stop)
+                statistics.append(self.statistic)
                 self._drift_detected, self._warning_detected = True, False
             elif active[stop]:
                 self._warning_detected = bool(warning[stop])
             start += stop + 1
+        self.alarm_statistics = np.asarray(statistics, dtype=np.float64)
         return np.asarray(alarms, dtype=np.int64)
 
     def _get_state(self) -> dict[str, Any]:

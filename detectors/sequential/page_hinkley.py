@@ -85,6 +85,12 @@ class PageHinkley(SequentialDetector):
         self._min_increase = float("inf")
         self._max_decrease = -1.0
 
+    @property
+    def statistic(self) -> float:
+        """The Page–Hinkley test statistic of the watched direction(s) (alarm above ``threshold``)."""
+        up, down = self._sum_increase - self._min_increase, self._max_decrease - self._sum_decrease
+        return {"up": up, "down": down}.get(self.mode, max(up, down))
+
     def _alarm(self, test_increase: float, test_decrease: float) -> bool:
         if self.mode == "up":
             return test_increase > self.threshold
@@ -117,6 +123,7 @@ class PageHinkley(SequentialDetector):
         """
         values = np.asarray(values, dtype=np.float64)
         alarms: list[int] = []
+        statistics: list[float] = []
         start = 0
         while start < len(values):
             if self._drift_detected:
@@ -142,10 +149,12 @@ class PageHinkley(SequentialDetector):
             self._min_increase, self._max_decrease = float(min_increase[stop]), float(max_decrease[stop])
             if len(hits):
                 alarms.append(start + int(stop))
+                statistics.append(self.statistic)
                 self._drift_detected = True
             elif self._n >= self.min_instances:
                 self._drift_detected = False
             start += int(stop) + 1
+        self.alarm_statistics = np.asarray(statistics, dtype=np.float64)
         return np.asarray(alarms, dtype=np.int64)
 
     def _get_state(self) -> dict[str, Any]:

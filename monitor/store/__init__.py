@@ -13,6 +13,7 @@ True
 ({'predictions:0': 42}, b'state')
 """
 
+from monitor.store.alarms import AlarmRecord
 from monitor.store.errors import BaselineExists, StoreError, StoreUnavailable
 from monitor.store.records import (
     BaselineInfo,
@@ -25,6 +26,7 @@ from monitor.store.store import Store, open_store
 from monitor.store.writer import StoreWriter
 
 __all__ = [
+    "AlarmRecord",
     "BaselineExists",
     "BaselineInfo",
     "ExplanationRecord",

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -32,6 +33,7 @@ __all__ = [
     "AttributionSumRow",
     "BaselineRow",
     "CheckpointRow",
+    "ConceptAlarmRow",
     "ExplanationRow",
     "ExplanationTaskRow",
     "FeatureResultRow",
@@ -83,7 +85,7 @@ class WindowResultRow(Base):
     drift_share: Mapped[float] = mapped_column(Float)
     drift_score: Mapped[float] = mapped_column(Float)
     model_drifted: Mapped[bool] = mapped_column(Boolean)
-    # {metric: [value, lower, upper]}
+    # {metric: [value, lower, upper, error]} (error: binning error bound, null when exact)
     performance: Mapped[dict] = mapped_column(JSON, default=dict)
     baseline_performance: Mapped[dict] = mapped_column(JSON, default=dict)
     estimated_performance: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -271,3 +273,30 @@ class CheckpointRow(Base):
     offsets: Mapped[dict] = mapped_column(JSON)
     state: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime]
+
+
+class ConceptAlarmRow(Base):
+    """A sequential detector's alarm on the error stream of one (model, version, segment).
+
+    Revision 0006. ``stream_index`` is the 1-based position of the alarming error in
+    the key's error stream; a replay stores an alarm once (unique with its event time).
+    """
+
+    __tablename__ = "concept_alarms"
+    __table_args__ = (
+        UniqueConstraint(
+            "model", "version", "segment", "detector", "stream_index", "event_time", name="uq_concept_alarm"
+        ),
+        Index("ix_alarm_model_time", "model", "event_time"),
+        Index("ix_alarm_time", "event_time"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str] = mapped_column(String(600), default="")
+    detector: Mapped[str] = mapped_column(String(32))
+    event_time: Mapped[datetime]
+    stream_index: Mapped[int] = mapped_column(BigInteger)
+    statistic: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime]

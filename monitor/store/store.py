@@ -22,6 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.store.alarms import AlarmStore
 from monitor.store.engine import SQLITE_BEGIN_OPTION, create_store_engine, translate_error
 from monitor.store.errors import StoreError
 from monitor.store.explanations import ExplanationReads
@@ -36,7 +37,7 @@ _SUPPORTED = ("sqlite", "postgresql")
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class Store(StoreReads, ExplanationReads, IncidentStore, StoreWrites):
+class Store(StoreReads, ExplanationReads, IncidentStore, StoreWrites, AlarmStore):
     """Access to the driftd tables through one engine.
 
     Parameters

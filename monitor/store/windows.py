@@ -69,12 +69,16 @@ def _nan_if_none(value: float | None) -> float:
 
 
 def _metric_json(values: Mapping[str, MetricValue]) -> dict[str, list[float]]:
-    return {str(name): [float(v) for v in value] for name, value in values.items()}
+    # [value, lower, upper] plus the binning error where there is one (ROC AUC).
+    return {
+        str(name): [float(v) for v in value][: 3 if math.isnan(MetricValue(*value).error) else 4]
+        for name, value in values.items()
+    }
 
 
 def _metric_values(data: Mapping[str, Any] | None) -> dict[str, MetricValue]:
     return {
-        name: MetricValue(*(_nan_if_none(v) for v in (list(value) + [None, None])[:3]))
+        name: MetricValue(*(_nan_if_none(v) for v in (list(value) + [None, None])[: max(3, min(4, len(value)))]))
         for name, value in (data or {}).items()
     }
 

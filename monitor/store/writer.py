@@ -1,7 +1,7 @@
 """A background writer that keeps the daemon running while the store is slow or down.
 
-The consumer loop hands window reports, explanations and checkpoints to
-:class:`StoreWriter` and carries on: enqueueing never blocks and never touches
+The consumer loop hands window reports, explanations, sequential alarms and
+checkpoints to :class:`StoreWriter` and carries on: enqueueing never blocks and never touches
 the database. One thread writes the queue in order (first in, first out), in
 batches, so a checkpoint is stored only after every report enqueued before it.
 
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 # ``dropped`` / ``written``) are the Store methods they call.
 REPORTS = "write_reports"
 EXPLANATIONS = "add_explanations"
+ALARMS = "add_alarms"
 CHECKPOINT = "save_checkpoint"
 MIGRATE = "migrate"
 
@@ -60,17 +61,17 @@ class _Batch:
 
 
 class StoreWriter:
-    """Writes reports, explanations and checkpoints to a :class:`Store` from one thread.
+    """Writes reports, explanations, alarms and checkpoints to a :class:`Store` from one thread.
 
     Parameters
     ----------
     store
         Where to write. It may be unreachable when the writer starts.
     max_pending
-        Capacity of the buffer, in reports plus explanation rows. Checkpoints do
-        not count (at most one per name is pending).
+        Capacity of the buffer, in reports, explanation rows and alarms. Checkpoints
+        do not count (at most one per name is pending).
     batch_size
-        Most reports or explanation rows written in one transaction.
+        Most reports, explanation rows or alarms written in one transaction.
     metrics
         When given, ``store_errors{operation}`` counts failed attempts,
         ``store_pending`` follows the buffer, ``capacity_dropped{cap="store_pending"}``
@@ -131,10 +132,10 @@ class StoreWriter:
         self.stall_timeout = stall_timeout
         self._attempt_started: float | None = None
         self._queue: deque[tuple[str, Any]] = deque()
-        self._droppable = 0  # reports + explanation rows in the queue
+        self._droppable = 0  # reports, explanation rows and alarms in the queue
         self._in_flight = 0
-        self._dropped = {REPORTS: 0, EXPLANATIONS: 0, CHECKPOINT: 0}
-        self._written = {REPORTS: 0, EXPLANATIONS: 0, CHECKPOINT: 0}
+        self._dropped = {REPORTS: 0, EXPLANATIONS: 0, ALARMS: 0, CHECKPOINT: 0}
+        self._written = dict.fromkeys(self._dropped, 0)
         self._healthy = True
         self._last_error: str | None = None
         self._needs_schema = ensure_schema
@@ -200,6 +201,10 @@ class StoreWriter:
             [row if "created_at" in row else {**row, "created_at": now} for row in rows],
         )
 
+    def add_alarms(self, alarms: Sequence[Any]) -> None:
+        """Queue sequential alarms for :meth:`Store.add_alarms`; returns at once."""
+        self._put(ALARMS, list(alarms))
+
     def save_checkpoint(
         self,
         name: str,
@@ -253,9 +258,7 @@ class StoreWriter:
             self._thread.join(self.backoff_max + 5.0)
         left = self.pending
         if left:
-            log.error(
-                "store writer closed with %d operation(s) not written: %s", left, self._last_error
-            )
+            log.error("store writer closed with %d operation(s) not written: %s", left, self._last_error)
         return left == 0
 
     # -- queue ---------------------------------------------------------------------
@@ -362,20 +365,15 @@ class StoreWriter:
     def _write(self, kind: str, items: list[Any]) -> None:
         self._attempt_started = time.monotonic()
         try:
-            self._call_store(kind, items)
+            if kind == CHECKPOINT:
+                (checkpoint,) = items
+                self.store.save_checkpoint(checkpoint.name, checkpoint.offsets, checkpoint.state)
+            elif kind == MIGRATE:
+                self.store.migrate()
+            else:  # reports, explanations, alarms: the Store method of that name
+                getattr(self.store, kind)(items)
         finally:
             self._attempt_started = None
-
-    def _call_store(self, kind: str, items: list[Any]) -> None:
-        if kind == REPORTS:
-            self.store.write_reports(items)
-        elif kind == EXPLANATIONS:
-            self.store.add_explanations(items)
-        elif kind == CHECKPOINT:
-            (checkpoint,) = items
-            self.store.save_checkpoint(checkpoint.name, checkpoint.offsets, checkpoint.state)
-        elif kind == MIGRATE:
-            self.store.migrate()
 
     def _write_one_by_one(self, batch: _Batch) -> None:
         """Isolate the items the database refuses; drop and count those, write the rest."""

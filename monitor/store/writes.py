@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, exc, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.results import WindowReport
+from monitor.store.alarms import retention_delete
 from monitor.store.errors import BaselineExists, StoreError
 from monitor.store.explanations import explanation_values
 from monitor.store.schema import (
@@ -200,8 +201,8 @@ class StoreWrites:
         """Delete results older than ``days`` before ``now``; returns rows deleted per table.
 
         Removed: windows that started before the cut-off with their feature rows,
-        explanations of such windows, and resolved incidents (with their notes)
-        that ended before it. Baselines and checkpoints are never removed; firing
+        explanations of such windows, sequential alarms raised before it, and
+        resolved incidents (with their notes) that ended before it. Baselines and checkpoints are never removed; firing
         or acknowledged incidents are kept however old.
         """
         if int(days) < 1:
@@ -227,6 +228,7 @@ class StoreWrites:
                 ),
                 ("window_results", delete(_W).where(_W.c.window_start < cutoff)),
                 ("explanations", delete(_E).where(_E.c.window_start < cutoff)),
+                ("concept_alarms", retention_delete(cutoff)),
                 (
                     "incident_notes",
                     delete(IncidentNoteRow.__table__).where(

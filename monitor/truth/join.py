@@ -8,8 +8,9 @@ Labels arrive on their own topic minutes to days after the prediction.
 2. joins each label to its prediction, attributing the outcome to the window of
    the **prediction's** event time, so a window's performance fills in as labels
    trickle in (:meth:`GroundTruth.updates`, :mod:`monitor.truth.window`);
-3. feeds the per-event error stream of each (model, version), in label arrival
-   order, to the sequential detectors (ADWIN, Page–Hinkley, DDM);
+3. feeds the per-event error stream of each (model, version, segment), in label
+   arrival order, to the sequential detectors (ADWIN, Page–Hinkley, DDM); their
+   alarms come out of :meth:`GroundTruth.take_alarms` (:mod:`monitor.truth.alarms`);
 4. keeps per-window score histograms so that the CBPE estimate of a window is
    available when it closes, before any label (:meth:`GroundTruth.estimate`);
 5. notes which joined predictions were wrong, for the explainer to explain
@@ -29,8 +30,8 @@ Bounds (nothing grows with traffic):
 * joined ids remembered for duplicate detection: at most ``max_early``;
 * per-window aggregates: at most ``max_windows_per_key`` windows per (model,
   version, segment), and none older than the TTL;
-* sequential detectors: for at most 64 (model, version) pairs (least recently used
-  go first);
+* sequential detectors: for at most 1024 (model, version, segment) keys (least
+  recently used go first); alarms not yet taken: at most 10,000;
 * wrong predictions not yet taken: at most ``_MAX_WRONG`` (the pipeline takes them
   after every batch; the oldest go first if nobody does).
 
@@ -53,22 +54,23 @@ from detectors.base import DriftResult
 from detectors.calibration import SCORE_EDGES, ScoreHistogram, canonical_labels
 from detectors.cbpe import CalibrationMap, PredictionHistogram, estimate_performance
 from detectors.performance import BinaryCounts, MulticlassCounts, RegressionSums
-from detectors.sequential import ADWIN, DDM, PageHinkley, SequentialDetector, load_detector
+from detectors.sequential import SequentialDetector, load_detector
 from monitor.batch import LabelBatch, PredictionBatch
 from monitor.config import LabelSettings, ModelSettings
 from monitor.metrics import PipelineMetrics
 from monitor.results import MetricValue, WindowKey
+from monitor.truth.alarms import ConceptAlarm, default_detectors
 from monitor.truth.pending import PendingPredictions
-from monitor.truth.window import LabelUpdate, WindowTruth, label_drift, label_update
+from monitor.truth.window import LabelUpdate, WindowTruth, label_drift, label_update, score_bins
 
 __all__ = ["ConceptAlarm", "DeadLabel", "GroundTruth"]
 
 _STATE_VERSION = 1
 _OTHER = "__other__"
 _MAX_CLASSES = 10_000  # distinct predicted classes interned for pending multiclass predictions
-_MAX_DETECTOR_SETS = 64
+_MAX_DETECTOR_SETS = 1024  # (model, version, segment) keys with sequential detectors
 _MAX_WRONG = 100_000  # wrong predictions kept until take_wrong()
-_MAX_FUTURE_SECONDS = 86_400.0  # event times further ahead of the wall clock do not advance it  # (model, version) pairs with sequential detectors
+_MAX_FUTURE_SECONDS = 86_400.0  # event times further ahead of the wall clock do not advance it
 _REGRESSION_LABEL = "label is not a number for a regression model"
 
 
@@ -82,25 +84,6 @@ class DeadLabel:
     model: str | None
     reason: str
     detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConceptAlarm:
-    """A sequential detector's alarm on a model version's error stream."""
-
-    model: str
-    version: str
-    detector: str
-    event_time: float  # latest event time seen when the alarm was raised
-    errors_seen: int  # position in the (model, version) error stream
-
-
-def _default_detectors(task: str) -> list[SequentialDetector]:
-    # DDM assumes a 0/1 error stream; regression feeds absolute errors to ADWIN and PH only.
-    detectors: list[SequentialDetector] = [ADWIN(), PageHinkley(mode="up")]
-    if task != "regression":
-        detectors.append(DDM())
-    return detectors
 
 
 class GroundTruth:
@@ -125,7 +108,7 @@ class GroundTruth:
         Cap on buffered early labels and on remembered joined ids; default
         ``min(max_pending, 100_000)``.
     detectors
-        ``task -> list of fresh detectors`` for each (model, version) error stream.
+        ``task -> list of fresh detectors`` for each (model, version, segment) error stream.
     """
 
     def __init__(
@@ -138,7 +121,7 @@ class GroundTruth:
         *,
         max_windows_per_key: int = 48,
         max_early: int | None = None,
-        detectors: Callable[[str], list[SequentialDetector]] = _default_detectors,
+        detectors: Callable[[str], list[SequentialDetector]] = default_detectors,
     ) -> None:
         self.settings = settings
         self.models = dict(models)
@@ -161,10 +144,11 @@ class GroundTruth:
         self._early: OrderedDict[str, tuple[Any, float, str | None, float]] = OrderedDict()
         self._joined: OrderedDict[str, float] = OrderedDict()
         self._windows: dict[int, dict[float, WindowTruth]] = {}
-        self._detectors: OrderedDict[tuple[str, str], tuple[int, list[SequentialDetector]]] = OrderedDict()
+        self._detectors: OrderedDict[WindowKey, tuple[int, list[SequentialDetector]]] = OrderedDict()
         self._maps: dict[tuple[str, str], CalibrationMap | None] = {}
         self._dead: deque[DeadLabel] = deque(maxlen=10_000)
         self._alarms: deque[ConceptAlarm] = deque(maxlen=1000)
+        self._untaken: deque[ConceptAlarm] = deque(maxlen=10_000)
         self._wrong: deque[tuple[str, str]] = deque(maxlen=_MAX_WRONG)  # (model, prediction id)
 
     # -- small helpers ------------------------------------------------------------------
@@ -257,6 +241,12 @@ class GroundTruth:
     def alarms(self) -> list[ConceptAlarm]:
         """Recent sequential-detector alarms (bounded), oldest first."""
         return list(self._alarms)
+
+    def take_alarms(self) -> list[ConceptAlarm]:
+        """Alarms raised since the last call, oldest first (to export and store)."""
+        taken = list(self._untaken)
+        self._untaken.clear()
+        return taken
 
     def _advance(self, event_times: np.ndarray) -> None:
         # A timestamp far in the future would expire every pending prediction at once:
@@ -475,7 +465,9 @@ class GroundTruth:
                 predicted_text = [self._classes[int(c)] for c in predictions.tolist()]
                 errors = np.fromiter((t != p for t, p in zip(texts, predicted_text)), np.float64, len(texts))
         valid = ~invalid
-        self._feed_detectors(pair, task, errors[valid & np.isfinite(errors)])
+        fed, local_keys = valid & np.isfinite(errors), key_ids[rows]
+        for key_id in dict.fromkeys(local_keys[fed].tolist()):  # one stream per segment, join order
+            self._feed_detectors(self._keys[key_id], task, errors[fed & (local_keys == key_id)])
         self._note_wrong(pair[0], settings, rows, errors, valid, prediction_ids)
         label_edges = None
         if task == "regression":
@@ -483,7 +475,7 @@ class GroundTruth:
             if label is not None and label.kind == "numeric":
                 label_edges = label.edges
 
-        local_keys, local_windows = key_ids[rows], windows[rows]
+        local_windows, bins = windows[rows], score_bins(self.baselines(*pair))
         groups, group_of = np.unique(np.column_stack([local_keys, local_windows])[valid], axis=0, return_inverse=True)
         group_of = group_of.ravel()
         valid_index = np.flatnonzero(valid)
@@ -508,7 +500,7 @@ class GroundTruth:
             if task == "binary":
                 actual_m = actual[members]
                 window.binary = window.binary or BinaryCounts()
-                window.binary.add(actual_m, predictions[members] == 1.0, member_scores)
+                window.binary.add(actual_m, predictions[members] == 1.0, member_scores, bins)
                 outcome = actual_m
             else:
                 window.multiclass = window.multiclass or MulticlassCounts()
@@ -533,23 +525,26 @@ class GroundTruth:
             wrong = valid & (errors > 0)
         self._wrong.extend((model, prediction_ids[i]) for i in rows[wrong].tolist())
 
-    def _feed_detectors(self, pair: tuple[str, str], task: str, errors: np.ndarray) -> None:
+    def _feed_detectors(self, key: WindowKey, task: str, errors: np.ndarray) -> None:
         if len(errors) == 0:
             return
-        entry = self._detectors.get(pair)
+        entry = self._detectors.get(key)
         if entry is None:
             entry = (0, self.detector_factory(task))
             if len(self._detectors) >= _MAX_DETECTOR_SETS:
                 self._detectors.popitem(last=False)
-        self._detectors[pair] = entry
-        self._detectors.move_to_end(pair)
+        self._detectors[key] = entry
+        self._detectors.move_to_end(key)
         seen, detectors = entry
         for detector in detectors:
-            for index in detector.update_many(errors).tolist():
-                self._alarms.append(ConceptAlarm(pair[0], pair[1], detector.name, self._now, seen + index + 1))
+            indices = detector.update_many(errors).tolist()
+            for index, statistic in zip(indices, detector.alarm_statistics.tolist()):
+                alarm = ConceptAlarm(*key, detector.name, self._now, seen + index + 1, statistic)
+                self._alarms.append(alarm)
+                self._untaken.append(alarm)
                 if self.metrics is not None:
-                    self.metrics.concept_drift_alarms.labels(model=pair[0], version=pair[1], detector=detector.name).inc()
-        self._detectors[pair] = (seen + len(errors), detectors)
+                    self.metrics.concept_drift_alarms.labels(model=key.model, version=key.version, detector=detector.name).inc()
+        self._detectors[key] = (seen + len(errors), detectors)
 
     # -- results --------------------------------------------------------------------------
 
@@ -623,7 +618,7 @@ class GroundTruth:
             "early": [[pid, *entry] for pid, entry in self._early.items()],
             "joined": [[pid, t] for pid, t in self._joined.items()],
             "windows": [[k, s, w.to_state()] for k, ws in self._windows.items() for s, w in ws.items()],
-            "detectors": [[m, v, seen, [d.to_state() for d in dets]] for (m, v), (seen, dets) in self._detectors.items()],
+            "detectors": [[*key, seen, [d.to_state() for d in dets]] for key, (seen, dets) in self._detectors.items()],
         }
         return orjson.dumps(state, option=orjson.OPT_SERIALIZE_NUMPY)
 
@@ -643,8 +638,9 @@ class GroundTruth:
         self._joined.update((pid, float(t)) for pid, t in state["joined"])
         for key_id, start, window in state["windows"]:
             self._windows.setdefault(int(key_id), {})[float(start)] = WindowTruth.from_state(window)
-        for model, version, seen, detectors in state["detectors"]:
-            self._detectors[(model, version)] = (int(seen), [load_detector(d) for d in detectors])
+        for entry in state["detectors"]:  # [model, version, segment, seen, states]; 4 long: per version
+            model, version, segment, seen, detectors = entry if len(entry) == 5 else [*entry[:2], "", *entry[2:]]
+            self._detectors[WindowKey(model, version, segment)] = (int(seen), [load_detector(d) for d in detectors])
         self._gauge()
 
 

@@ -20,9 +20,10 @@ from detectors.performance import (
     regression_metrics,
 )
 from detectors.registry import REGISTRY
+from detectors.score_bins import ScoreBins
 from monitor.results import LABEL, MetricValue, WindowKey
 
-__all__ = ["LabelUpdate", "WindowTruth", "label_drift", "label_update"]
+__all__ = ["LabelUpdate", "WindowTruth", "label_drift", "label_update", "score_bins"]
 
 _OTHER = "__other__"
 _MAX_LABEL_VALUES = 50  # distinct label values counted per window
@@ -79,7 +80,10 @@ class WindowTruth:
     def count_labels(self, labels: list[str]) -> None:
         """Count label values; past 50 distinct values the rest share ``__other__``."""
         values, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
-        for value, count in zip(values.tolist(), counts.tolist()):
+        self._add_label_counts(zip(values.tolist(), counts.tolist()))
+
+    def _add_label_counts(self, items: Any) -> None:
+        for value, count in items:
             if value not in self.label_counts and len(self.label_counts) >= _MAX_LABEL_VALUES - 1:
                 value = _OTHER
             self.label_counts[value] = self.label_counts.get(value, 0) + count
@@ -89,6 +93,28 @@ class WindowTruth:
         values = values[np.isfinite(values)]
         bins = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
         self.label_bins = bins if self.label_bins is None else self.label_bins + bins
+
+    def merge(self, other: WindowTruth) -> WindowTruth:
+        """A new window holding both windows' events (partial windows of one key from
+        several partitions or daemons). Equal to one window that saw every event, up
+        to float rounding, while a window has at most 50 distinct label values (past
+        that, which values share ``__other__`` depends on arrival order, as it does
+        in one window); multiclass classes are numbered in first-seen order (the
+        seeded bootstrap intervals of macro metrics depend on that numbering)."""
+        merged = WindowTruth.from_state(self.to_state())
+        merged.n_predictions += other.n_predictions
+        merged.n_labels += other.n_labels
+        merged.dirty = self.dirty or other.dirty
+        for name in ("binary", "multiclass", "regression", "scores", "predictions"):
+            mine, theirs = getattr(merged, name), getattr(other, name)
+            if theirs is not None:
+                setattr(merged, name, type(theirs).from_state(theirs.to_state()) if mine is None else mine.merge(theirs))
+        merged._add_label_counts(other.label_counts.items())
+        if other.label_bins is not None:
+            if merged.label_bins is not None and len(merged.label_bins) != len(other.label_bins):
+                raise ValueError("cannot merge label histograms over different bin edges")
+            merged.label_bins = other.label_bins.copy() if merged.label_bins is None else merged.label_bins + other.label_bins
+        return merged
 
     def to_state(self) -> dict[str, Any]:
         def opt(part: Any) -> Any:
@@ -117,6 +143,13 @@ class WindowTruth:
         if state.get("label_bins") is not None:  # absent from checkpoints before regression label drift
             window.label_bins = np.asarray(state["label_bins"], dtype=np.int64)
         return window
+
+
+def score_bins(baseline: Any) -> ScoreBins:
+    """The ROC AUC score bins of a baseline: its ``score_edges``, or the 0.001 grid
+    for baselines built before them (or none)."""
+    edges = getattr(baseline, "score_edges", None)
+    return ScoreBins.fixed() if edges is None else ScoreBins(edges)
 
 
 def label_update(key: WindowKey, start: float, window: WindowTruth, baseline: Any) -> LabelUpdate:

@@ -66,6 +66,7 @@ def _populated_registry() -> CollectorRegistry:
     pipeline.explain_dropped.labels(model="fraud", reason="queue_full").inc()
     pipeline.explain_latency.observe(2.0)
     pipeline.concept_drift_alarms.labels(model="fraud", version="v1", detector="adwin").inc()
+    pipeline.last_alarm.record("fraud", "v1", "region=eu", "adwin", 1_700_000_100.0)
     pipeline.incidents.labels(status="firing").inc()
     return registry
 

@@ -27,6 +27,7 @@ REQUIRED_ALERTS = {
     "DriftdPredictionDrift",
     "DriftdPerformanceDrop",
     "DriftdCalibrationDrift",
+    "DriftdConceptDriftAlarm",
     "DriftdAttributionDrift",
     "DriftdMissingValueSurge",
     "DriftdUnseenCategories",

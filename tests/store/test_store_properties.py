@@ -23,7 +23,7 @@ NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789.- é", min_size=
 SCORES = st.floats(allow_nan=True, allow_infinity=True)
 JSON_FLOATS = st.floats(allow_nan=True, allow_infinity=False)
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
-METRICS = st.dictionaries(NAMES, st.builds(MetricValue, JSON_FLOATS, JSON_FLOATS, JSON_FLOATS),
+METRICS = st.dictionaries(NAMES, st.builds(MetricValue, JSON_FLOATS, JSON_FLOATS, JSON_FLOATS, JSON_FLOATS),
                           max_size=4)
 
 

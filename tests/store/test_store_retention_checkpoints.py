@@ -69,6 +69,7 @@ def test_retention_deletes_only_old_results(store, make_report):
         "feature_results": 2 * (4 + 2),
         "window_results": 2,
         "explanations": 2,
+        "concept_alarms": 0,
         "incident_notes": 3,
         "incidents": 2,
     }

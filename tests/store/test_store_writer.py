@@ -67,7 +67,7 @@ def test_writer_stores_everything_and_checkpoints_after_what_came_before(store, 
     assert counts(store) == (20, 20 * 5, 5)
     assert store.load_checkpoint("driftd") == ({"p:0": 20}, b"twenty")
     assert writer.written == {
-        "write_reports": 20, "add_explanations": 5, "save_checkpoint": len(saved)
+        "write_reports": 20, "add_explanations": 5, "add_alarms": 0, "save_checkpoint": len(saved)
     }
     assert sample(registry, "driftd_checkpoints_total") == len(saved)
     assert sample(registry, "driftd_store_pending_writes") == 0
@@ -87,7 +87,7 @@ def test_a_bad_report_is_dropped_and_the_rest_written(store, make_report):
     writer.write_reports([make_report(window_start=T0), bad, make_report(window_start=T0 + 600)])
     assert writer.flush(30)
     assert [w.window_start.timestamp() for w in store.windows("churn")] == [T0, T0 + 600]
-    assert writer.dropped == {"write_reports": 1, "add_explanations": 0, "save_checkpoint": 0}
+    assert writer.dropped == {"write_reports": 1, "add_explanations": 0, "add_alarms": 0, "save_checkpoint": 0}
     assert sample(registry, "driftd_capacity_dropped_total", cap="store_pending") == 1
     # Three attempts on the batch, then one on the bad report alone.
     assert sample(registry, "driftd_store_errors_total", operation="write_reports") == 4
@@ -144,7 +144,7 @@ def test_postgres_outage_buffers_drops_oldest_and_recovers_exactly_once(pg_proxy
                                on_saved=lambda n, o: saved.append(o))  # replaces "one"
         assert not writer.flush(0.5)
         assert writer.pending == 1 + 12 + 3 + 1
-        assert writer.dropped == {"write_reports": 8, "add_explanations": 0, "save_checkpoint": 0}
+        assert writer.dropped == {"write_reports": 8, "add_explanations": 0, "add_alarms": 0, "save_checkpoint": 0}
         assert sample(registry, "driftd_store_pending_writes") == 17
         assert sample(registry, "driftd_store_errors_total", operation="write_reports") >= 1
         assert counts(direct) == (1, 7, 0)

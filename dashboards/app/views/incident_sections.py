@@ -18,6 +18,7 @@ from dashboards.app.frames import (
     rank_features,
     summed_counts,
 )
+from dashboards.app.views import alarms
 from dashboards.app.views.common import fmt_number, fmt_time, navigate, time_param
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ def render(url: str, scope: Scope, open_incident: bool) -> None:
         _prediction_label(results, inv_results, profile, span)
     with perf:
         _performance(windows, involved, span)
+        alarms.render(url, scope.model, version, segment, scope.context_start, scope.context_end)
     with attr:
         _attribution(windows, involved, profile, span)
     with samples:

@@ -18,6 +18,7 @@ from dashboards.app.frames import (
     metric_names,
 )
 from dashboards.app.params import Route
+from dashboards.app.views import alarms
 from dashboards.app.views.common import EMPTY_STORE, fmt_time, navigate
 
 RANGES = {
@@ -110,6 +111,7 @@ def render(url: str, route: Route) -> None:
                             key="model_performance")
         else:
             st.info("No performance yet: it appears as labels arrive.")
+        alarms.render(url, model, version, segment, start, end)
     with calib:
         statistics = metric_names(windows["calibration"], CALIBRATION_ORDER)
         if statistics:
