@@ -12,11 +12,9 @@ from datetime import datetime
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
 from dashboards.app import queries
 from dashboards.app.views.common import fmt_time
-from monitor.store.schema import ConceptAlarmRow
 
 __all__ = ["ALARM_COLUMNS", "MAX_ALARMS", "concept_alarms", "render"]
 
@@ -27,16 +25,10 @@ ALARM_COLUMNS = ["event_time", "detector", "stream_index", "statistic"]
 @st.cache_data(ttl=queries.TTL_SECONDS, show_spinner=False)
 def concept_alarms(url: str, model: str, version: str, segment: str,
                    start: datetime | None, end: datetime | None) -> pd.DataFrame:
-    """The newest :data:`MAX_ALARMS` alarms of one key with start <= event time < end."""
-    a = ConceptAlarmRow
-    statement = select(*(getattr(a, c) for c in ALARM_COLUMNS)).where(
-        a.model == model, a.version == version, a.segment == segment)
-    if start is not None:
-        statement = statement.where(a.event_time >= start)
-    if end is not None:
-        statement = statement.where(a.event_time < end)
-    statement = statement.order_by(a.event_time.desc(), a.stream_index.desc()).limit(MAX_ALARMS)
-    return queries._frame(queries._rows(url, statement), ALARM_COLUMNS, ("event_time",))  # noqa: SLF001
+    """The newest :data:`MAX_ALARMS` alarms of one key with start <= event time < end, newest first."""
+    records = queries._read(url, "alarms", model, version, segment, start, end, MAX_ALARMS)  # noqa: SLF001
+    rows = [{c: getattr(r, c) for c in ALARM_COLUMNS} for r in reversed(records)]
+    return queries._frame(rows, ALARM_COLUMNS)  # noqa: SLF001
 
 
 def render(url: str, model: str, version: str, segment: str,
