@@ -344,7 +344,7 @@ class WindowLog:
             "window_start": report.window_start,
         }
         if metric is not None and previous is None:
-            value, lower, upper = raw[metric]
+            value, lower, upper = raw[metric][:3]
             baseline = report.baseline_performance.get(metric, float("nan"))
             log_event(
                 self.logger,

@@ -19,6 +19,7 @@ from kafka import KafkaProducer
 from monitor.baseline import build_baseline
 from monitor.config import load_settings
 from monitor.daemon import Daemon
+from monitor.store import open_store
 from monitor.simulate import Scenario, encode, prediction_events, training_frame
 from tests.conftest import require_binary
 from tests.tlsproxy import tls_broker
@@ -97,9 +98,13 @@ def test_wrong_ca_is_refused_clearly(tmp_path: Path, caplog: pytest.LogCaptureFi
     require_binary("socat")
     caplog.set_level(logging.WARNING)
     with tls_broker(tmp_path / "certs") as tls:
-        daemon = Daemon(settings_for(tmp_path, tls.bootstrap_servers, tls.wrong_ca_file)).start()
+        settings = settings_for(tmp_path, tls.bootstrap_servers, tls.wrong_ca_file)
+        open_store(settings.store.url).engine.dispose()  # migrated: the only error left is the CA
+        daemon = Daemon(settings).start()
         try:
-            time.sleep(6)
+            # Bounded wait for the handshake failure (slow on a loaded machine), then the checks.
+            wait_for(lambda: "certificate" in caplog.text.lower() or "ssl" in caplog.text.lower(), 30,
+                     "the TLS handshake failure in the log")
             assert daemon.health()[0]  # alive: no crash
             assert ready(daemon) == 503  # and honest: not ready
             assert daemon.metrics.events.labels(model="credit", version="v1")._value.get() == 0
