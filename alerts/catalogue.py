@@ -73,6 +73,11 @@ def build_recording_rules(settings: Settings, options: RuleOptions) -> list[Reco
             f"sum by (job, instance) (driftd:invalid_events:{rate})\n/\n"
             f"(sum by (job, instance) (driftd:events:{rate}) + sum by (job, instance) (driftd:invalid_events:{rate}))",
         ),
+        RecordingRule(
+            f"driftd:late_events:ratio_{rate}",
+            f"sum by (job, instance, model) (rate(driftd_late_events_total[{w}]))\n/\n"
+            f"(sum by (job, instance, model) (rate(driftd_late_events_total[{w}])) + sum by (job, instance, model) (driftd:events:{rate}))",
+        ),
         RecordingRule("driftd:window_age:seconds", f"time() - {WINDOW_END_METRIC}"),
         RecordingRule(
             "driftd:consumer_lag:sum", "sum by (job, instance, topic) (driftd_consumer_lag)"

@@ -178,6 +178,31 @@ def pipeline_alerts(ctx: Context) -> list[AlertSpec]:
             ),
         ),
         AlertSpec(
+            name="DriftdLateEvents",
+            group="driftd-pipeline",
+            severity="warning",
+            scope="pipeline",
+            expr=f"driftd:late_events:ratio_{rate} > {settings.alerts.late_ratio:g}",
+            summary="A large share of a model's events arrives after its window closed",
+            describe=lambda r: (
+                f"{r.value()} of the events of model {r.label('model')} at driftd {r.label('instance')} are late "
+                f"(alert above {settings.alerts.late_ratio:g}): they are dead-lettered with reason late, "
+                "not counted in windows. A producer buffers longer than windows.allowed_lateness_seconds, "
+                "or its clock lags."
+            ),
+            cases=(
+                Case(
+                    series=(
+                        Series(sel("driftd_events_total", {**base, "model": "fraud", "version": "v1"}),
+                               10.0, 10.0, counter=True),
+                        Series(sel("driftd_late_events_total", {**base, "model": "fraud"}), 1.0, 0.0, counter=True),
+                    ),
+                    labels={**base, "model": "fraud"},
+                    value=1 / 11,
+                ),
+            ),
+        ),
+        AlertSpec(
             name="DriftdExplainQueueSaturated",
             group="driftd-pipeline",
             severity="info",

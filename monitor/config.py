@@ -106,6 +106,10 @@ class WindowSettings(_Section):
     # Bounded per-feature numeric sample kept per window (for KS, Wasserstein, multivariate).
     sample_size: int = Field(2000, ge=10, le=1_000_000)
     close_on_shutdown: bool = True
+    # A partition read to its end with nothing new for this long stops holding back watermarks.
+    idle_timeout_seconds: float = Field(30.0, gt=0, le=86_400)
+    # A partition this far ahead (event time) of the slowest one is paused while it catches up.
+    max_lead_seconds: float = Field(600.0, gt=0, le=7 * 86_400)
 
 
 class DriftSettings(_Section):
@@ -172,6 +176,8 @@ class LimitSettings(_Section):
     max_categories_per_feature: int = Field(50, ge=2)
     max_message_bytes: int = Field(1_048_576, ge=256)
     max_open_windows_per_key: int = Field(8, ge=1)
+    # Events (predictions and labels) further ahead of the wall clock are bad_timestamp.
+    max_future_seconds: float = Field(3600.0, gt=0)
 
 
 class HttpSettings(_Section):
@@ -244,7 +250,7 @@ class AlertSettings(_Section):
     explain_queue_ratio: float = Field(0.9, gt=0, le=1)
     # DriftdStaleWindows and the app: no window closed this long; unset: Settings.stale_window_seconds.
     stale_window_seconds: float | None = Field(None, gt=0)
-    late_ratio: float = Field(0.05, gt=0, le=1)  # the app's late-heavy streams: late / all events
+    late_ratio: float = Field(0.05, gt=0, le=1)  # DriftdLateEvents and the app: late / all events
     # DriftdConceptDriftAlarm: this many sequential detectors alarmed within this window.
     concept_alarm_window: str = "30m"
     concept_alarm_detectors: int = Field(2, ge=1, le=3)

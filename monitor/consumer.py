@@ -35,13 +35,14 @@ from monitor.logs import invalid_event_log, log_partitions
 from monitor.metrics import PipelineMetrics
 from monitor.pipeline import Pipeline
 
-__all__ = ["Consumer", "POSITION_BITS"]
+__all__ = ["POSITION_BITS", "Consumer"]
 
 log = logging.getLogger(__name__)
 
 # A message's replay-stable position: partition << 40 | offset (offsets < 2**40).
 POSITION_BITS = 40
-_LAG_INTERVAL = 5.0
+# End offsets (lag, caught-up partitions for the idle rule) are asked for at most this often.
+_ENDS_INTERVAL = 1.0
 
 
 def _listener_base() -> type:
@@ -106,6 +107,7 @@ class Consumer:
         self._positions: dict[Any, int] = {}
         self._last_checkpoint = time.monotonic()
         self._last_lag = 0.0
+        self._paused: set[Any] = set()
         self.last_loop = time.time()
         self.connected = False
         self.restored = False
@@ -148,9 +150,10 @@ class Consumer:
                 continue
             try:
                 client.close(timeout=5) if client is self._producer else client.close(autocommit=False)
-            except Exception:  # noqa: BLE001 - closing a broken client must not raise
+            except Exception:
                 log.debug("error closing Kafka client", exc_info=True)
         self._consumer = self._producer = None
+        self._paused.clear()
         self.connected = False
         with self.rebalance.lock:
             self.rebalance.assigned.clear()
@@ -197,7 +200,7 @@ class Consumer:
                 self.pipeline.close_all()
             if self._consumer is not None:
                 self.checkpoint(force=True)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("final checkpoint failed; the next start replays from the previous one")
         self.invalid_log.flush()
         self._disconnect()
@@ -237,6 +240,10 @@ class Consumer:
         # to the checkpoint offset replays exactly what the saved state has not seen.
         for tp in self._seek_assigned():
             records.pop(tp, None)
+        clocks = self.pipeline.clocks
+        predictions = {tp.partition for tp in self.rebalance.assigned if tp.topic == self.kafka.predictions_topic}
+        if predictions != clocks.assigned:
+            clocks.assign(predictions)
         self.last_loop = time.time()
         self.metrics.last_poll.set(self.last_loop)
         rejected_total = 0
@@ -245,6 +252,7 @@ class Consumer:
                 continue
             values = [m.value for m in messages]
             if tp.topic == self.kafka.predictions_topic:
+                clocks.delivered(tp.partition)
                 positions = [(tp.partition << POSITION_BITS) | m.offset for m in messages]
                 rejected = self.pipeline.process_predictions(values, positions)
             else:
@@ -263,7 +271,8 @@ class Consumer:
         if records:
             self.metrics.batch_duration.observe(time.perf_counter() - started)
         self.checkpoint()
-        self._export_lag()
+        self._refresh_ends()
+        self._read_in_step()
 
     def _dead_letter(self, tp: Any, message: Any, item: Rejected) -> None:
         self._dead_letter_value(message.value, item.reason, item.detail, f"{tp.topic}:{tp.partition}:{message.offset}", message.key)
@@ -277,7 +286,7 @@ class Consumer:
         ]
         try:
             self._producer.send(self.kafka.dead_letter_topic, value=value, key=key, headers=headers)
-        except Exception:  # noqa: BLE001 - counted; the message is still in its source topic
+        except Exception:
             self.metrics.dead_letter_errors.inc()
             log.warning("could not dead-letter a message from %s", source, exc_info=True)
 
@@ -311,9 +320,10 @@ class Consumer:
             self._consumer.commit(commit)
         return True
 
-    def _export_lag(self) -> None:
+    def _refresh_ends(self) -> None:
+        """Lag per partition and, for the clocks, which predictions partitions are read to their end."""
         now = time.monotonic()
-        if now - self._last_lag < _LAG_INTERVAL:
+        if now - self._last_lag < _ENDS_INTERVAL:
             return
         assigned = list(self.rebalance.assigned)
         if not assigned:
@@ -321,8 +331,9 @@ class Consumer:
         self._last_lag = now
         try:
             ends = self._consumer.end_offsets(assigned)
-        except Exception:  # noqa: BLE001 - lag is best effort
+        except Exception:  # noqa: BLE001 - lag is best effort; partitions stay "not caught up"
             return
+        clocks = self.pipeline.clocks
         for tp in assigned:
             position = self._positions.get(tp)
             if position is None:
@@ -330,4 +341,47 @@ class Consumer:
                     position = self._consumer.position(tp)
                 except Exception:  # noqa: BLE001
                     continue
-            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(max(0, ends.get(tp, 0) - position))
+            lag = max(0, ends.get(tp, 0) - position)
+            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
+            if tp.topic == self.kafka.predictions_topic:
+                clocks.set_caught_up(tp.partition, lag == 0)
+
+    def _resume(self, partitions: list[Any]) -> None:
+        """Resume ``partitions`` and fetch them again from our position.
+
+        kafka-python 3.0 parks records fetched for a partition when it is paused and
+        hands them back on resume only while no other partition's records are in line;
+        otherwise the partition stays parked and is never fetched again (seen on the
+        embedded broker: two of three partitions stalled for good). Dropping the parked
+        records and seeking to the next offset we have not processed re-fetches them.
+        """
+        if not partitions:
+            return
+        self._consumer.resume(*partitions)
+        fetcher = getattr(self._consumer, "_fetcher", None)
+        for tp in partitions:
+            if fetcher is not None:
+                parked = getattr(fetcher, "_paused_partition_records", {}).pop(tp, None)
+                if parked is not None:
+                    parked.drain()
+                getattr(fetcher, "_paused_completed_fetches", {}).pop(tp, None)
+            position = self._positions.get(tp)
+            if position is not None:
+                self._consumer.seek(tp, position)
+
+    def _read_in_step(self) -> None:
+        """Pause predictions partitions too far ahead in event time; resume the others."""
+        clocks = self.pipeline.clocks
+        ahead = clocks.to_pause()
+        wanted = {tp for tp in self.rebalance.assigned if tp.topic == self.kafka.predictions_topic and tp.partition in ahead}
+        pause, resume = wanted - self._paused, self._paused - wanted
+        if pause:
+            self._consumer.pause(*pause)
+            log.info("paused %s: more than %.0f s ahead in event time of the slowest partition",
+                     ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(pause)), clocks.max_lead)
+        if resume:
+            self._resume([tp for tp in resume if tp in self.rebalance.assigned])
+        self._paused = wanted
+        self.metrics.partitions_paused.set(len(wanted))
+        self.metrics.partitions_idle.set(sum(clocks.idle(p) for p in clocks.assigned or ()))
+        self.metrics.event_time_lead.set(clocks.lead())

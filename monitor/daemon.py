@@ -68,6 +68,7 @@ class Daemon:
             sinks=([self._store_report] if self.store is not None else []) + [WindowLog(settings.alerts.performance_tolerance)],
             truth=self.truth, explainer=self.explainer,
             alarm_sinks=[self._store_alarms] if self.store is not None else [],
+            stored_report=self._stored_report if self.store is not None else None,
         )
         self.consumer = Consumer(
             settings, self.pipeline, self.metrics,
@@ -79,9 +80,14 @@ class Daemon:
         self._mount_receiver()
         self._thread: threading.Thread | None = None
 
+    def _stored_report(self, key: Any, start: float) -> Any:
+        """A closed window from the store, once the writer has written what it holds."""
+        self.writer.flush(timeout=10)
+        return self.store.window_report(key.model, key.version, key.segment, start)
+
     def _initialise_series(self) -> None:
         """Labelled counters exist from the start, so dashboards and rules see 0, not "no data"."""
-        for operation in ("write_reports", "add_explanations", "add_alarms", "save_checkpoint", "migrate", "record_incident", "checkpoint"):
+        for operation in ("write_reports", "add_explanations", "add_alarms", "save_checkpoint", "migrate", "record_incident", "checkpoint", "window_report"):
             self.metrics.store_errors.labels(operation=operation)
         for outcome in ("joined", "early", "duplicate", "unknown"):
             self.metrics.labels.labels(outcome=outcome)

@@ -13,6 +13,7 @@ extra field: driftd never inspects them.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -26,7 +27,7 @@ from monitor import events
 from monitor.batch import LabelBatch, PredictionBatch
 from monitor.events import Invalid, category_text
 
-__all__ = ["Columns", "DecodedPredictions", "Rejected", "decode_labels", "decode_predictions", "columnarise"]
+__all__ = ["Columns", "DecodedPredictions", "Rejected", "columnarise", "decode_labels", "decode_predictions"]
 
 _NAN = math.nan
 
@@ -65,6 +66,7 @@ def decode_predictions(
     positions: Sequence[int] | np.ndarray,
     max_bytes: int,
     known_model: Callable[[str], bool],
+    max_future: float = math.inf,
 ) -> DecodedPredictions:
     """Decode and validate prediction messages.
 
@@ -77,7 +79,11 @@ def decode_predictions(
     known_model
         Whether a model name is configured; other models are rejected as
         ``unknown_model``.
+    max_future
+        Event times more than this many seconds after the wall clock are
+        ``bad_timestamp`` (``limits.max_future_seconds``).
     """
+    now = time.time()
     loads = orjson.loads
     groups: dict[tuple[str, str], _Group] = {}
     rejected: list[Rejected] = []
@@ -112,6 +118,8 @@ def decode_predictions(
                 event_time = float(timestamp)
             else:
                 event_time = events.parse_timestamp(timestamp)
+            if event_time > now + max_future:
+                events.check_not_future(event_time, now, max_future)
             if segment is not None:
                 known = None
                 if type(segment) is dict:
@@ -294,8 +302,9 @@ def columnarise(model: str, version: str, group: _Group, columns: Columns) -> tu
 
 
 
-def decode_labels(values: Sequence[bytes | None], max_bytes: int) -> tuple[LabelBatch, list[Rejected]]:
-    """Decode and validate label messages."""
+def decode_labels(values: Sequence[bytes | None], max_bytes: int, max_future: float = math.inf) -> tuple[LabelBatch, list[Rejected]]:
+    """Decode and validate label messages (times past ``max_future`` are ``bad_timestamp``)."""
+    now = time.time()
     ids: list[str] = []
     labels: list[Any] = []
     times: list[float] = []
@@ -305,11 +314,13 @@ def decode_labels(values: Sequence[bytes | None], max_bytes: int) -> tuple[Label
         try:
             obj = events.decode(raw, max_bytes)
             events.check_label(obj)
+            event_time = events.parse_timestamp(obj["timestamp"])
+            events.check_not_future(event_time, now, max_future)
         except Invalid as exc:
             rejected.append(Rejected(index, exc.reason, exc.detail))
             continue
         ids.append(obj["prediction_id"])
         labels.append(obj["label"])
-        times.append(events.parse_timestamp(obj["timestamp"]))
+        times.append(event_time)
         models.append(obj.get("model"))
     return LabelBatch(ids, labels, np.array(times, dtype=np.float64), models), rejected

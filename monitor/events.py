@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
@@ -21,8 +21,9 @@ import orjson
 __all__ = [
     "INVALID_REASONS",
     "Invalid",
-    "check_label",
     "category_text",
+    "check_label",
+    "check_not_future",
     "check_prediction",
     "decode",
     "parse_timestamp",
@@ -38,6 +39,8 @@ UNKNOWN_MODEL: Final = "unknown_model"
 BAD_TIMESTAMP: Final = "bad_timestamp"
 UNKNOWN_PREDICTION: Final = "unknown_prediction"
 CAPACITY: Final = "capacity"
+# Dead-letter reason only (counted in driftd_late_events_total): behind the watermark.
+LATE: Final = "late"
 INVALID_REASONS: Final = (
     NOT_JSON,
     SCHEMA,
@@ -61,6 +64,18 @@ class Invalid(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+def check_not_future(event_time: float, now: float, max_future: float) -> None:
+    """Refuse an event time more than ``max_future`` seconds after the wall clock ``now``.
+
+    One event from a wrong clock would otherwise move the watermark past every real
+    event of its model: it is an input error (``bad_timestamp``), counted and dead-lettered.
+    """
+    if event_time > now + max_future:
+        raise Invalid(BAD_TIMESTAMP, f"timestamp {event_time!r} is {event_time - now:.0f} s ahead of the wall clock "
+                                     f"(limits.max_future_seconds {max_future:g})")
+
 
 
 def decode(raw: bytes | None, max_bytes: int) -> dict[str, Any]:
@@ -96,7 +111,7 @@ def parse_timestamp(value: Any) -> float:
         except ValueError:
             raise Invalid(BAD_TIMESTAMP, f"not an RFC 3339 time: {value[:64]!r}") from None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         seconds = parsed.timestamp()
     else:
         raise Invalid(BAD_TIMESTAMP, f"timestamp must be a number or an RFC 3339 string, got {type(value).__name__}")

@@ -96,6 +96,21 @@ class PipelineMetrics:
             "driftd_consumer_assigned_partitions", "Partitions assigned to this consumer.",
             registry=registry,
         )
+        self.partitions_paused = Gauge(
+            "driftd_partitions_paused",
+            "Predictions partitions paused because they ran more than windows.max_lead_seconds ahead in event time.",
+            registry=registry,
+        )
+        self.partitions_idle = Gauge(
+            "driftd_partitions_idle",
+            "Predictions partitions read to their end and quiet for windows.idle_timeout_seconds (not holding watermarks).",
+            registry=registry,
+        )
+        self.event_time_lead = Gauge(
+            "driftd_event_time_lead_seconds",
+            "Event-time spread between the fastest and the slowest active predictions partition.",
+            registry=registry,
+        )
         self.offset_resets = Counter(
             "driftd_consumer_offset_resets",
             "Partitions found shorter than their checkpoint offset (topic recreated) and read from the start.",
@@ -151,6 +166,11 @@ class PipelineMetrics:
         self.label_join_evictions = Counter(
             "driftd_label_join_evictions", "Pending predictions evicted before their label, by reason.",
             ["reason"], registry=registry,
+        )
+        self.late_label_windows_missing = Counter(
+            "driftd_late_label_windows_missing",
+            "Label updates for a closed window found neither in memory nor in the store (not applied).",
+            registry=registry,
         )
         self.label_join_pending = Gauge(
             "driftd_label_join_pending", "Predictions waiting for their label.", registry=registry,

@@ -23,6 +23,7 @@ import orjson
 from monitor import events
 from monitor.baselines import BaselineRegistry
 from monitor.batch import LabelBatch, PredictionBatch
+from monitor.clock import PartitionClocks
 from monitor.config import Settings
 from monitor.decode import Columns, Rejected, columnarise, decode_labels, decode_predictions
 from monitor.evaluate import evaluate_window
@@ -78,6 +79,7 @@ class Pipeline:
         truth: Any = None,
         explainer: Any = None,
         alarm_sinks: Sequence[AlarmSink] = (),
+        stored_report: Any = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -87,8 +89,13 @@ class Pipeline:
         self.truth = truth
         self.explainer = explainer
         self.alarm_sinks = list(alarm_sinks)
+        # (key, window start) -> the stored WindowReport or None: where labels that join
+        # after a window left memory (restart, rebalance, many windows since) find it.
+        self.stored_report = stored_report
         ws = settings.windows
-        self.windows = Windows(ws.size_seconds, ws.allowed_lateness_seconds, settings.limits.max_open_windows_per_key, ws.count_trigger)
+        self.clocks = PartitionClocks(ws.allowed_lateness_seconds, ws.idle_timeout_seconds, ws.max_lead_seconds)
+        self.windows = Windows(ws.size_seconds, ws.allowed_lateness_seconds, settings.limits.max_open_windows_per_key,
+                               ws.count_trigger, self.clocks)
         self._layouts: dict[tuple[str, str], Layout] = {}
         self._segments: dict[tuple[str, str], set[str]] = {}
         self._seen_models: set[str] = set()
@@ -143,7 +150,8 @@ class Pipeline:
         """Fold a polled batch of prediction messages into windows; returns the rejected ones."""
         if positions is None:
             positions = self.next_positions(len(values))
-        decoded = decode_predictions(values, positions, self.settings.limits.max_message_bytes, self.known_model)
+        limits = self.settings.limits
+        decoded = decode_predictions(values, positions, limits.max_message_bytes, self.known_model, limits.max_future_seconds)
         for rejected in decoded.rejected:
             self.metrics.invalid_events.labels(reason=rejected.reason).inc()
         for (model, version), group in decoded.groups.items():
@@ -168,8 +176,24 @@ class Pipeline:
             batch, type_errors = columnarise(model, version, group, columns)
             if type_errors:
                 self.metrics.feature_type_errors.labels(model=model).inc(type_errors)
-            self.add_batch(batch, layout)
+            late = self.add_batch(batch, layout)
+            decoded.rejected.extend(self._late_rejects(batch, late, group.indices))
         return decoded.rejected
+
+    def _late_rejects(self, batch: PredictionBatch, late: np.ndarray, indices: Sequence[int]) -> list[Rejected]:
+        """Late rows as dead letters (reason ``late``) naming their window, so they can be replayed."""
+        rows = np.flatnonzero(late)
+        if len(rows) == 0:
+            return []
+        size = self.windows.size
+        watermark = self.windows.watermark(batch.model, batch.version)
+        starts = window_start(batch.event_times[rows], size)
+        return [
+            Rejected(indices[row], events.LATE,
+                     f"{batch.model} {batch.version} window {start:.0f}-{start + size:.0f} already closed "
+                     f"(event time {batch.event_times[row]:.3f}, watermark {watermark:.3f})")
+            for row, start in zip(rows.tolist(), starts.tolist(), strict=True)
+        ]
 
     def _learn(self, model: str, version: str, group: Any) -> None:
         config = self.settings.model(model)
@@ -192,8 +216,10 @@ class Pipeline:
                 batch.segments[i] = OTHER_SEGMENT
                 self.metrics.capacity_dropped.labels(cap="segments").inc()
 
-    def add_batch(self, batch: PredictionBatch, layout: Layout | None = None) -> None:
-        """Fold an already-columnar batch into its windows (the in-process entry point)."""
+    def add_batch(self, batch: PredictionBatch, layout: Layout | None = None) -> np.ndarray:
+        """Fold an already-columnar batch into its windows (the in-process entry point).
+
+        Returns the mask of rows that came after their window closed (counted, not folded in)."""
         layout = layout or self.layout(batch.model, batch.version)
         if layout is None:
             raise ValueError(f"no baseline for {batch.model} {batch.version}")
@@ -218,6 +244,7 @@ class Pipeline:
             self._take_alarms()
         for key, start, aggregate in closed:
             self._finish(key, start, aggregate)
+        return late
 
     def _drifted(self, batch: PredictionBatch) -> bool:
         """Whether the latest closed window of this model version drifted (explain more of it)."""
@@ -228,7 +255,7 @@ class Pipeline:
 
     def process_labels(self, values: Sequence[bytes | None]) -> list[Rejected]:
         """Join label messages to their predictions; returns the rejected ones."""
-        batch, rejected = decode_labels(values, self.settings.limits.max_message_bytes)
+        batch, rejected = decode_labels(values, self.settings.limits.max_message_bytes, self.settings.limits.max_future_seconds)
         for item in rejected:
             self.metrics.invalid_events.labels(reason=item.reason).inc()
         if self.truth is None:
@@ -268,7 +295,7 @@ class Pipeline:
         for sink in self.alarm_sinks if alarms else ():
             try:
                 sink(alarms)
-            except Exception:  # noqa: BLE001 - a failing sink must not stop ingest
+            except Exception:
                 log.exception("alarm sink %r failed", sink)
 
     # -- windows -------------------------------------------------------------
@@ -319,7 +346,7 @@ class Pipeline:
         for sink in self.sinks:
             try:
                 sink(report)
-            except Exception:  # noqa: BLE001 - a failing sink must not stop ingest
+            except Exception:
                 log.exception("report sink %r failed", sink)
 
     def apply_label_updates(self) -> None:
@@ -327,11 +354,30 @@ class Pipeline:
         if self.truth is None:
             return
         for update in self.truth.updates():
-            report = self.recent.get((update.key, update.window_start))
+            slot = (update.key, update.window_start)
+            report = self.recent.get(slot)
+            if report is None and self.stored_report is not None and not self._is_open(*slot):
+                report = self._load_stored(*slot)
             if report is None:
-                continue  # still open (copied at close) or too old to update in memory
+                continue  # still open: the labels are copied when it closes
             self._copy_labels(report, update)
             self._publish(report)
+
+    def _is_open(self, key: WindowKey, start: float) -> bool:
+        return (key, start) in self.windows.open
+
+    def _load_stored(self, key: WindowKey, start: float) -> WindowReport | None:
+        """The closed window as stored, to update with labels that came after it left memory."""
+        try:
+            report = self.stored_report(key, start)
+        except Exception as exc:  # noqa: BLE001 - a store outage must not stop ingest
+            log.warning("labels for %s %s window %.0f not applied: store unavailable (%s)",
+                        key.model, key.segment, start, exc)
+            self.metrics.store_errors.labels(operation="window_report").inc()
+            return None
+        if report is None:
+            self.metrics.late_label_windows_missing.inc()
+        return report
 
     @staticmethod
     def _copy_labels(report: WindowReport, update: Any) -> None:
@@ -375,7 +421,10 @@ class Pipeline:
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.windows.restore(state["windows"])
+        poisoned = self.windows.restore(state["windows"], time.time() + self.settings.limits.max_future_seconds)
+        if poisoned:
+            log.warning("checkpoint held %d event-time clocks ahead of the wall clock by more than "
+                        "limits.max_future_seconds (events from a wrong clock): dropped", poisoned)
         self._segments = {(m, v): set(s) for m, v, s in state.get("segments", [])}
         self._sequence = int(state.get("sequence", 0))
         self.baselines.restore_learning(state.get("learning", {}))

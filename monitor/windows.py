@@ -27,10 +27,11 @@ import pandas as pd
 
 from monitor.baseline import Baseline, FeatureProfile
 from monitor.batch import PredictionBatch
+from monitor.clock import PartitionClocks
 from monitor.events import category_text
 from monitor.results import WindowKey
 
-__all__ = ["Layout", "WindowAggregate", "Windows", "window_start", "sample_keys"]
+__all__ = ["Layout", "WindowAggregate", "Windows", "sample_keys", "window_start"]
 
 
 def window_start(event_times: np.ndarray, size: float) -> np.ndarray:
@@ -361,37 +362,25 @@ class Windows:
         When > 0, a window also closes as soon as it holds this many events.
     """
 
-    def __init__(self, size: float, allowed_lateness: float, max_open_per_key: int = 8, count_trigger: int = 0) -> None:
+    def __init__(
+        self, size: float, allowed_lateness: float, max_open_per_key: int = 8, count_trigger: int = 0,
+        clocks: PartitionClocks | None = None,
+    ) -> None:
         self.size = float(size)
         self.allowed_lateness = float(allowed_lateness)
-        self.max_open_per_key = max_open_per_key
+        self.clocks = clocks or PartitionClocks(allowed_lateness)
+        # Enough open windows for a partition paused at the maximum lead, so that reading
+        # in step never closes a window early.
+        in_step = math.ceil(self.clocks.max_lead / self.size) + 2
+        self.max_open_per_key = max(max_open_per_key, in_step)
         self.count_trigger = count_trigger
         self.open: dict[tuple[WindowKey, float], WindowAggregate] = {}
-        # Highest event time per (model, version) and partition: the watermark follows
-        # the slowest partition, so events spread over partitions are not late merely
-        # because another partition is ahead.
-        self.partition_max: dict[tuple[str, str], dict[int, float]] = {}
         # Start of the latest window already closed per key: events before it are late.
         self.closed_before: dict[WindowKey, float] = {}
 
-    @property
-    def max_skew(self) -> float:
-        """A partition further behind the leading one than this no longer holds back the watermark."""
-        return 2.0 * max(self.size, self.allowed_lateness)
-
     def watermark(self, model: str, version: str) -> float:
-        """Event time up to which windows of this model version are complete.
-
-        The minimum over partitions of their highest event time, minus the allowed
-        lateness; partitions more than :attr:`max_skew` behind the leader (idle, or
-        revoked after a rebalance) are left out so that they cannot stall every window.
-        """
-        maxima = self.partition_max.get((model, version))
-        if not maxima:
-            return -math.inf
-        leader = max(maxima.values())
-        slowest = min(t for t in maxima.values() if t >= leader - self.max_skew)
-        return slowest - self.allowed_lateness
+        """Event time up to which windows of this model version are complete (see ``monitor.clock``)."""
+        return self.clocks.watermark(model, version)
 
     def add(self, layout: Layout, batch: PredictionBatch) -> tuple[np.ndarray, list[tuple[WindowKey, float, WindowAggregate]]]:
         """Fold ``batch`` into its windows.
@@ -434,11 +423,8 @@ class Windows:
             aggregate.add(binned, rows, layout.sample_size)
             if self.count_trigger and aggregate.n >= self.count_trigger:
                 closed.append(self._close(key, start))
-        maxima = self.partition_max.setdefault((batch.model, batch.version), {})
         partitions = (batch.offsets >> 40) if len(batch.offsets) == len(batch) else np.zeros(len(batch), dtype=np.int64)
-        for partition in np.unique(partitions):
-            latest = float(batch.event_times[partitions == partition].max())
-            maxima[int(partition)] = max(maxima.get(int(partition), -math.inf), latest)
+        self.clocks.observe(batch.model, batch.version, partitions, batch.event_times)
         closed.extend(self._enforce_cap(batch.model, batch.version))
         return late, closed
 
@@ -473,11 +459,15 @@ class Windows:
     def to_state(self) -> dict[str, object]:
         return {
             "open": [[list(key), start, agg.to_state()] for (key, start), agg in self.open.items()],
-            "partition_max": [[m, v, [[p, t] for p, t in maxima.items()]] for (m, v), maxima in self.partition_max.items()],
+            "clocks": self.clocks.to_state(),
             "closed_before": [[list(key), t] for key, t in self.closed_before.items()],
         }
 
-    def restore(self, state: dict[str, object]) -> None:
+    def restore(self, state: dict[str, object], max_event_time: float = math.inf) -> int:
+        """Load saved windows and clocks; returns how many poisoned clocks were dropped
+        (event times above ``max_event_time``, from wrong clocks before they were refused)."""
         self.open = {(WindowKey(*key), float(start)): WindowAggregate.from_state(agg) for key, start, agg in state["open"]}  # type: ignore[union-attr]
-        self.partition_max = {(m, v): {int(p): float(t) for p, t in maxima} for m, v, maxima in state["partition_max"]}  # type: ignore[union-attr]
         self.closed_before = {WindowKey(*key): float(t) for key, t in state["closed_before"]}  # type: ignore[union-attr]
+        if "clocks" in state:
+            return self.clocks.restore(state["clocks"], max_event_time)  # type: ignore[arg-type]
+        return self.clocks.restore_legacy(state.get("partition_max", []), max_event_time)  # type: ignore[arg-type]

@@ -35,7 +35,14 @@ import orjson
 from pydantic import ValidationError
 
 from monitor.config import ConfigError, KafkaSettings, load_settings
-from monitor.events import TOO_LARGE, Invalid, check_label, check_prediction
+from monitor.events import (
+    TOO_LARGE,
+    Invalid,
+    check_label,
+    check_not_future,
+    check_prediction,
+    parse_timestamp,
+)
 from monitor.sidecar.errors import InvalidEvent, KafkaUnreachable, LoggerClosed
 from monitor.sidecar.outbox import DeliveryStats, Outbox, Record
 
@@ -74,6 +81,9 @@ class PredictionLogger:
         How long the producer waits to fill a batch.
     max_event_bytes
         Largest encoded event accepted (the daemon's ``limits.max_message_bytes``).
+    max_future_seconds
+        Event times further ahead of this machine's clock are refused as
+        ``bad_timestamp`` (the daemon's ``limits.max_future_seconds``, which refuses them too).
     connect_timeout_ms
         How long one connection attempt may take before it is retried in the background.
     delivery_timeout_ms
@@ -103,6 +113,7 @@ class PredictionLogger:
         compression: str | None = "lz4",
         linger_ms: int = 5,
         max_event_bytes: int = 1_048_576,
+        max_future_seconds: float = 3600.0,
         connect_timeout_ms: int = 2000,
         delivery_timeout_ms: int | None = None,
         close_timeout: float = 10.0,
@@ -120,6 +131,7 @@ class PredictionLogger:
         self.compression = compression
         self.linger_ms = linger_ms
         self.max_event_bytes = max_event_bytes
+        self.max_future_seconds = max_future_seconds
         self.connect_timeout_ms = connect_timeout_ms
         minimum_delivery = linger_ms + self.kafka.request_timeout_ms
         self.delivery_timeout_ms = max(delivery_timeout_ms or 0, minimum_delivery)
@@ -140,6 +152,7 @@ class PredictionLogger:
         """A logger for the ``kafka`` section of a ``driftd.yaml`` (and ``DRIFTD_*`` variables)."""
         settings = load_settings(path)
         options.setdefault("max_event_bytes", settings.limits.max_message_bytes)
+        options.setdefault("max_future_seconds", settings.limits.max_future_seconds)
         return cls(settings.kafka, **options)
 
     # -- logging -----------------------------------------------------------------
@@ -219,6 +232,9 @@ class PredictionLogger:
                 # the common path free of a per-feature loop.
                 event = _plain_event(event)
                 check(event)
+            timestamp = event["timestamp"]
+            seconds = float(timestamp) if type(timestamp) in (int, float) else parse_timestamp(timestamp)
+            check_not_future(seconds, time.time(), self.max_future_seconds)
             value = orjson.dumps(event)
         except Invalid as exc:
             self.outbox.count_rejected(exc.reason)

@@ -16,6 +16,7 @@ from monitor.config import DriftSettings
 from monitor.evaluate import evaluate_window
 from monitor.events import category_text
 from monitor.results import WindowKey
+from monitor.clock import PartitionClocks
 from monitor.windows import Layout, WindowAggregate, Windows, window_start
 
 from tests.core.core_helpers import make_batch
@@ -146,7 +147,7 @@ def test_watermark_follows_the_slowest_partition(layout: Layout) -> None:
 
 
 def test_open_windows_are_capped(layout: Layout) -> None:
-    windows = Windows(size=10, allowed_lateness=1e6, max_open_per_key=3)
+    windows = Windows(size=10, allowed_lateness=1e6, max_open_per_key=3, clocks=PartitionClocks(1e6, max_lead=0))
     _, closed = windows.add(layout, make_batch(layout, 500, 1, start=0, span=100))
     per_key = {}
     for key, _start in windows.open:
@@ -155,11 +156,17 @@ def test_open_windows_are_capped(layout: Layout) -> None:
     assert math.isfinite(windows.watermark("credit", "v1"))
 
 
-def test_a_partition_far_behind_stops_holding_the_watermark(layout: Layout) -> None:
-    windows = Windows(size=300, allowed_lateness=0)
+def test_a_partition_far_behind_holds_the_watermark_until_it_is_idle(layout: Layout) -> None:
+    wall = [0.0]
+    clocks = PartitionClocks(0, idle_timeout=30, now=lambda: wall[0])
+    clocks.assign([0, 1])
+    windows = Windows(size=300, allowed_lateness=0, clocks=clocks)
     windows.add(layout, make_batch(layout, 200, 2, start=0, span=100, first_offset=1 << 40))
     windows.add(layout, make_batch(layout, 200, 1, start=0, span=2000))
-    assert windows.watermark("credit", "v1") > 1000  # idle partition 1 left out after max_skew
+    assert windows.watermark("credit", "v1") < 100  # behind in event time is not idle
+    clocks.set_caught_up(1, True)
+    wall[0] = 31.0
+    assert windows.watermark("credit", "v1") > 1900  # read to its end and quiet: left out
 
 
 def _reference_bins(layout: Layout, numeric: np.ndarray, categorical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -47,6 +47,8 @@ def offline() -> PredictionLogger:
     ({"latency_ms": -1}, "schema", "'latency_ms'"),
     ({"timestamp": "yesterday"}, "bad_timestamp", "yesterday"),
     ({"timestamp": -5}, "bad_timestamp", "1970"),
+    ({"timestamp": time.time() + 365 * 86_400}, "bad_timestamp", "ahead of the wall clock"),
+    ({"timestamp": "2999-01-01T00:00:00Z"}, "bad_timestamp", "limits.max_future_seconds"),
 ])
 def test_invalid_prediction_raises_with_reason(offline: PredictionLogger, change: dict, reason: str,
                                                field: str) -> None:
@@ -67,6 +69,8 @@ def test_invalid_label_raises(offline: PredictionLogger) -> None:
     with pytest.raises(InvalidEvent, match="'prediction_id'"):
         offline.log_label(prediction_id="", label=1)
     assert offline.log_label(prediction_id="r-1", label="churned", model="churn")
+    with pytest.raises(InvalidEvent, match="ahead of the wall clock"):  # a label from a wrong clock
+        offline.log_label(prediction_id="r-1", label=1, timestamp=time.time() + 7200)
 
 
 def test_unserialisable_feature_name_is_an_invalid_event(offline: PredictionLogger) -> None:
