@@ -31,6 +31,10 @@ def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="driftd.yaml")],
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
+    reset_state: Annotated[bool, typer.Option(
+        "--reset-state",
+        help="Start with empty window and label state when the saved checkpoint cannot be read "
+             "(it is reported and the daemon stays not ready otherwise).")] = False,
 ) -> None:
     """Run the daemon: consume, compute, export /metrics, store results."""
     setup_logging(log_level, log_format)
@@ -44,7 +48,9 @@ def run(
         raise typer.Exit(2) from None
     from monitor.daemon import Daemon
 
-    raise typer.Exit(Daemon(settings).run_forever())
+    daemon = Daemon(settings)
+    daemon.consumer.reset_state = reset_state
+    raise typer.Exit(daemon.run_forever())
 
 
 def demo(

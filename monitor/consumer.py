@@ -111,12 +111,16 @@ class Consumer:
         self.last_loop = time.time()
         self.connected = False
         self.restored = False
+        # Set when the saved checkpoint cannot be read: the daemon stays not ready and
+        # consumes nothing, unless ``reset_state`` (``driftd run --reset-state``).
+        self.state_error: str | None = None
+        self.reset_state = False
         self.invalid_log = invalid_event_log()
 
     # -- lifecycle -------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        return self.connected and bool(self.rebalance.assigned)
+        return self.connected and bool(self.rebalance.assigned) and self.state_error is None
 
     def _connect(self) -> None:
         from kafka import KafkaConsumer, KafkaProducer
@@ -165,10 +169,23 @@ class Consumer:
         if self.restored or self.checkpoint_store is None:
             self.restored = True
             return
-        saved = self.checkpoint_store.load_checkpoint(self.checkpoint_name)
+        saved = self.checkpoint_store.load_checkpoint(self.checkpoint_name)  # store down: raises, retried
         if saved is not None:
             offsets, state = saved
-            self.pipeline.restore(orjson.loads(state))
+            try:
+                self.pipeline.restore(orjson.loads(state))
+            except Exception as exc:  # noqa: BLE001 - any unreadable state is reported the same way
+                self.pipeline.reset()
+                problem = f"checkpoint {self.checkpoint_name} cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+                self.metrics.checkpoint_restore_failures.inc()
+                if not self.reset_state:
+                    self.state_error = problem
+                    log.error("%s; not consuming and not ready. Fix or remove it, or start with "
+                              "`driftd run --reset-state` to begin from empty state", problem)
+                    self.restored = True
+                    return
+                log.warning("%s; --reset-state: starting from empty window and label state at the "
+                            "checkpoint's offsets", problem)
             self._checkpoint_offsets = dict(offsets)
             log.info("restored checkpoint %s at offsets %s", self.checkpoint_name, offsets)
         self.restored = True
@@ -180,6 +197,10 @@ class Consumer:
             try:
                 if not self.restored:
                     self.restore()
+                if self.state_error is not None:
+                    self.last_loop = time.time()  # alive, deliberately idle
+                    self.stop_event.wait(1.0)
+                    continue
                 if self._consumer is None:
                     self._connect()
                 self._iteration()

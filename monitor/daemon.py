@@ -201,6 +201,8 @@ class Daemon:
             "partitions_assigned": len(self.consumer.rebalance.assigned),
             "store_ok": store_ok,
         }
+        if self.consumer.state_error is not None:
+            details["state_error"] = self.consumer.state_error
         ok = self.consumer.ready and store_ok
         self.metrics.ready.set(1 if ok else 0)
         return ok, details

@@ -21,11 +21,16 @@ Bounded by the number of keys (themselves capped by ``limits``); a key beyond
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LateTally"]
+from monitor.batch import PredictionBatch
+from monitor.decode import Rejected
+from monitor.events import LATE
+
+__all__ = ["LateTally", "late_rejects"]
 
 
 class LateTally:
@@ -48,3 +53,18 @@ class LateTally:
     def take(self, key: tuple[str, str, str]) -> int:
         """The count of ``key`` since the last take, reset to 0."""
         return int(self._counts.pop(tuple(key), 0))  # type: ignore[arg-type]
+
+
+def late_rejects(batch: PredictionBatch, late: np.ndarray, indices: Sequence[int], size: float,
+                 watermark: float) -> list[Rejected]:
+    """Late rows as dead letters (reason ``late``) naming their window, so they can be replayed."""
+    rows = np.flatnonzero(late)
+    if len(rows) == 0:
+        return []
+    starts = np.floor(batch.event_times[rows] / size) * size
+    return [
+        Rejected(indices[row], LATE,
+                 f"{batch.model} {batch.version} window {start:.0f}-{start + size:.0f} already closed "
+                 f"(event time {batch.event_times[row]:.3f}, watermark {watermark:.3f})")
+        for row, start in zip(rows.tolist(), starts.tolist(), strict=True)
+    ]

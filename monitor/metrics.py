@@ -167,6 +167,11 @@ class PipelineMetrics:
             "driftd_label_join_evictions", "Pending predictions evicted before their label, by reason.",
             ["reason"], registry=registry,
         )
+        self.checkpoint_restore_failures = Counter(
+            "driftd_checkpoint_restore_failures",
+            "Saved checkpoints that could not be read at start (the daemon stays not ready unless --reset-state).",
+            registry=registry,
+        )
         self.late_label_windows_missing = Counter(
             "driftd_late_label_windows_missing",
             "Label updates for a closed window found neither in memory nor in the store (not applied).",

@@ -18,16 +18,15 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
-import orjson
 
-from monitor import events
+from monitor import events, label_updates
 from monitor.baselines import BaselineRegistry
 from monitor.batch import LabelBatch, PredictionBatch
 from monitor.clock import PartitionClocks
 from monitor.config import Settings
 from monitor.decode import Columns, Rejected, columnarise, decode_labels, decode_predictions
 from monitor.evaluate import evaluate_window
-from monitor.late_tally import LateTally
+from monitor.late_tally import LateTally, late_rejects
 from monitor.metrics import PipelineMetrics, WindowCollector
 from monitor.results import WindowKey, WindowReport
 from monitor.windows import Layout, WindowAggregate, Windows, window_start
@@ -92,10 +91,7 @@ class Pipeline:
         # (key, window start) -> the stored WindowReport or None: where labels that join
         # after a window left memory (restart, rebalance, many windows since) find it.
         self.stored_report = stored_report
-        ws = settings.windows
-        self.clocks = PartitionClocks(ws.allowed_lateness_seconds, ws.idle_timeout_seconds, ws.max_lead_seconds)
-        self.windows = Windows(ws.size_seconds, ws.allowed_lateness_seconds, settings.limits.max_open_windows_per_key,
-                               ws.count_trigger, self.clocks)
+        self.clocks, self.windows = self._new_windows()
         self._layouts: dict[tuple[str, str], Layout] = {}
         self._segments: dict[tuple[str, str], set[str]] = {}
         self._seen_models: set[str] = set()
@@ -177,23 +173,9 @@ class Pipeline:
             if type_errors:
                 self.metrics.feature_type_errors.labels(model=model).inc(type_errors)
             late = self.add_batch(batch, layout)
-            decoded.rejected.extend(self._late_rejects(batch, late, group.indices))
+            decoded.rejected.extend(late_rejects(batch, late, group.indices, self.windows.size,
+                                                 self.windows.watermark(batch.model, batch.version)))
         return decoded.rejected
-
-    def _late_rejects(self, batch: PredictionBatch, late: np.ndarray, indices: Sequence[int]) -> list[Rejected]:
-        """Late rows as dead letters (reason ``late``) naming their window, so they can be replayed."""
-        rows = np.flatnonzero(late)
-        if len(rows) == 0:
-            return []
-        size = self.windows.size
-        watermark = self.windows.watermark(batch.model, batch.version)
-        starts = window_start(batch.event_times[rows], size)
-        return [
-            Rejected(indices[row], events.LATE,
-                     f"{batch.model} {batch.version} window {start:.0f}-{start + size:.0f} already closed "
-                     f"(event time {batch.event_times[row]:.3f}, watermark {watermark:.3f})")
-            for row, start in zip(rows.tolist(), starts.tolist(), strict=True)
-        ]
 
     def _learn(self, model: str, version: str, group: Any) -> None:
         config = self.settings.model(model)
@@ -328,7 +310,7 @@ class Pipeline:
             # Labels that joined while the window was open.
             update = self.truth.current(key, start)
             if update is not None:
-                self._copy_labels(report, update)
+                label_updates.copy_labels(report, update)
         self.metrics.window_compute.observe(time.perf_counter() - began)
         self.metrics.window_close_delay.observe(max(0.0, time.time() - report.window_end))
         self.metrics.windows_closed.labels(model=key.model).inc()
@@ -351,52 +333,11 @@ class Pipeline:
 
     def apply_label_updates(self) -> None:
         """Copy label-based results into their windows' reports and publish them again."""
-        if self.truth is None:
-            return
-        for update in self.truth.updates():
-            slot = (update.key, update.window_start)
-            report = self.recent.get(slot)
-            if report is None and self.stored_report is not None and not self._is_open(*slot):
-                report = self._load_stored(*slot)
-            if report is None:
-                continue  # still open: the labels are copied when it closes
-            self._copy_labels(report, update)
-            self._publish(report)
-
-    def _is_open(self, key: WindowKey, start: float) -> bool:
-        return (key, start) in self.windows.open
-
-    def _load_stored(self, key: WindowKey, start: float) -> WindowReport | None:
-        """The closed window as stored, to update with labels that came after it left memory."""
-        try:
-            report = self.stored_report(key, start)
-        except Exception as exc:  # noqa: BLE001 - a store outage must not stop ingest
-            log.warning("labels for %s %s window %.0f not applied: store unavailable (%s)",
-                        key.model, key.segment, start, exc)
-            self.metrics.store_errors.labels(operation="window_report").inc()
-            return None
-        if report is None:
-            self.metrics.late_label_windows_missing.inc()
-        return report
-
-    @staticmethod
-    def _copy_labels(report: WindowReport, update: Any) -> None:
-        report.n_labels = update.n_labels
-        report.performance = dict(update.performance)
-        report.calibration = dict(update.calibration)
-        if update.label_drift:
-            report.label = list(update.label_drift)
+        label_updates.apply(self)
 
     def drain_dead_labels(self) -> list[tuple[bytes, str, str]]:
         """Labels whose prediction never arrived within the TTL: (value, reason, detail) to dead-letter."""
-        if self.truth is None:
-            return []
-        dead = []
-        for item in self.truth.drain_dead_labels():
-            self.metrics.invalid_events.labels(reason=item.reason).inc()
-            value = orjson.dumps({"prediction_id": item.prediction_id, "label": item.label, "timestamp": item.event_time, "model": item.model})
-            dead.append((value, item.reason, item.detail))
-        return dead
+        return label_updates.dead_labels(self)
 
     def apply_attribution(self) -> None:
         """Copy attribution summaries of recent windows into their reports."""
@@ -419,6 +360,24 @@ class Pipeline:
         if self.truth is not None:
             state["truth"] = base64.b64encode(self.truth.to_state()).decode("ascii")
         return state
+
+    def _new_windows(self) -> tuple[PartitionClocks, Windows]:
+        ws = self.settings.windows
+        clocks = PartitionClocks(ws.allowed_lateness_seconds, ws.idle_timeout_seconds, ws.max_lead_seconds)
+        return clocks, Windows(ws.size_seconds, ws.allowed_lateness_seconds,
+                               self.settings.limits.max_open_windows_per_key, ws.count_trigger, clocks)
+
+    def reset(self) -> None:
+        """Empty window, clock and label state (a checkpoint that could not be read)."""
+        self.clocks, self.windows = self._new_windows()
+        self._segments = {}
+        self._sequence = 0
+        self.late_tally = LateTally()
+        self.recent.clear()
+        self.baselines.restore_learning({})
+        if self.truth is not None and hasattr(self.truth, "_reset"):
+            self.truth._reset()
+        self.metrics.open_windows.set(0)
 
     def restore(self, state: dict[str, Any]) -> None:
         poisoned = self.windows.restore(state["windows"], time.time() + self.settings.limits.max_future_seconds)

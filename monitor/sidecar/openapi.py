@@ -34,6 +34,11 @@ def _event_schema(name: str) -> dict[str, Any]:
     for branch in schema["properties"]["timestamp"]["oneOf"]:
         if branch.get("type") == "string":
             branch["pattern"] = _YEARS
+    timestamp = schema["properties"]["timestamp"]
+    timestamp["description"] = (
+        timestamp.get("description", "Event time.").rstrip(".") + ". Refused as bad_timestamp when more than limits.max_future_seconds "
+        "(default 3600) ahead of the sidecar's clock: a wrong clock would move the daemon's watermark."
+    )
     return schema
 
 
