@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 POSITION_BITS = 40
 # End offsets (lag, caught-up partitions for the idle rule) are asked for at most this often.
 _ENDS_INTERVAL = 1.0
+_END_RETRIES = 3
 
 
 def _listener_base() -> type:
@@ -239,6 +240,14 @@ class Consumer:
         if not wanted:
             return set()
         ends = self._consumer.end_offsets(list(wanted))
+        for _ in range(_END_RETRIES):
+            # A broker that has just (re)started may report a high watermark that trails
+            # its log for a moment: ask again before calling a partition recreated.
+            short = [tp for tp, offset in wanted.items() if ends.get(tp) is not None and ends[tp] < offset]
+            if not short:
+                break
+            self.stop_event.wait(0.5)
+            ends.update(self._consumer.end_offsets(short))
         for tp, offset in wanted.items():
             end = ends.get(tp)
             if end is not None and end < offset:
