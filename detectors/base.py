@@ -57,6 +57,12 @@ class FeatureData:
         Count-based p-values treat the comparison as worth at most this many
         independent observations (effective size ``n_ref n_cur / (n_ref + n_cur)``);
         ``None`` uses the counts as they are.
+    expected_unseen
+        Categorical only: the share of values a window from the reference's own
+        distribution is expected to put in the "unseen" bin (reference mass outside
+        the stored category list plus the Good–Turing estimate of never-seen mass;
+        :attr:`monitor.baseline.FeatureProfile.expected_unseen`). ``None`` (baselines
+        built before the estimate existed) counts as 0.
     """
 
     kind: FeatureKind
@@ -68,14 +74,29 @@ class FeatureData:
     unseen_bin: int | None = None
     exact: bool = False
     max_effective_n: int | None = DEFAULT_MAX_EFFECTIVE_N
+    expected_unseen: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """What a method's scoring hook returns: an effect size and, for tests, a p-value."""
+    """What a method's scoring hook returns: an effect size and, for tests, a p-value.
+
+    Homogeneity tests on categorical tables also report the novelty signal
+    (:func:`detectors.unseen.novelty`): the window's unseen share in excess of the
+    expected share, and the one-sided p-value of that excess.
+    """
 
     score: float
     p_value: float | None = None
+    novelty: float | None = None
+    novelty_p_value: float | None = None
+
+    def result(self, method: str, feature: str, threshold: float) -> DriftResult:
+        """The undecided :class:`DriftResult` of this score (``decide`` sets ``drifted``)."""
+        return DriftResult(
+            method, feature, self.score, self.p_value, threshold, False,
+            novelty=self.novelty, novelty_p_value=self.novelty_p_value,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +109,12 @@ class DriftResult:
     p_value: float | None
     threshold: float
     drifted: bool
+    # Categorical homogeneity tests: the novelty signal beside the main score
+    # (excess unseen share and its p-value; see detectors/unseen.py). A feature is
+    # flagged when either the main test or the novelty test passes.
+    novelty: float | None = None
+    novelty_p_value: float | None = None
+    novelty_threshold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ __all__ = [
     "build_baseline",
     "category_strings",
     "load_baseline",
+    "unseen_estimate",
     "profile_column",
     "read_table",
 ]
@@ -68,6 +69,18 @@ class FeatureProfile:
     std: float = float("nan")
     minimum: float = float("nan")
     maximum: float = float("nan")
+    # Categorical: reference values whose category is outside ``known_categories`` (the
+    # stored list is capped), categories seen exactly once (Good-Turing's N1), and the
+    # expected share of the "unseen" bin (:func:`unseen_estimate`). None in baselines
+    # built before the novelty estimate existed.
+    unlisted_count: int | None = None
+    singleton_count: int | None = None
+    unseen_estimate: float | None = None
+
+    @property
+    def expected_unseen(self) -> float | None:
+        """Share of a window's values expected in the "unseen" bin when nothing changed."""
+        return self.unseen_estimate if self.kind == "categorical" else None
 
     @property
     def n_bins(self) -> int:
@@ -99,6 +112,9 @@ class FeatureProfile:
             "std": _json_float(self.std),
             "min": _json_float(self.minimum),
             "max": _json_float(self.maximum),
+            **({} if self.unlisted_count is None else {"unlisted_count": self.unlisted_count}),
+            **({} if self.singleton_count is None else {"singleton_count": self.singleton_count}),
+            **({} if self.unseen_estimate is None else {"unseen_estimate": self.unseen_estimate}),
         }
 
     @classmethod
@@ -117,6 +133,9 @@ class FeatureProfile:
             std=_float(data.get("std")),
             minimum=_float(data.get("min")),
             maximum=_float(data.get("max")),
+            unlisted_count=None if data.get("unlisted_count") is None else int(data["unlisted_count"]),
+            singleton_count=None if data.get("singleton_count") is None else int(data["singleton_count"]),
+            unseen_estimate=None if data.get("unseen_estimate") is None else float(data["unseen_estimate"]),
         )
 
 
@@ -309,10 +328,42 @@ def profile_column(
     counts = np.zeros(len(categories) + 2)
     counts[: len(categories)] = frequencies.to_numpy()[: len(categories)]
     counts[len(categories)] = frequencies.to_numpy()[len(categories):].sum()
+    values = frequencies.to_numpy()
     return FeatureProfile(
         name=name, kind="categorical", n=n, missing_ratio=missing / n if n else 0.0,
         counts=counts, categories=categories, known_categories=known,
+        unlisted_count=int(values[len(known):].sum()), singleton_count=int((values == 1).sum()),
+        unseen_estimate=unseen_estimate(values, len(known)),
     )
+
+
+def unseen_estimate(frequencies: np.ndarray, n_listed: int) -> float:
+    """Good–Turing estimate of the share of new values outside the first ``n_listed`` categories.
+
+    ``frequencies`` are the reference counts per category, largest first; the first
+    ``n_listed`` are stored. Good–Turing (Good 1953) puts the true total mass of the
+    categories seen ``j`` times at ``(j + 1) N_{j+1} / N`` and that of never-seen ones
+    at ``N_1 / N``. The unseen bin receives the never-seen categories and the unlisted
+    share ``u_j`` of those seen ``j`` times, so the estimate is
+    ``(N_1 + Σ_j (j + 1) N_{j+1} u_j) / N``. With every category listed it is
+    ``N_1 / N``; measured on Zipf(1.1) with 50,000 reference rows it is within 0.004
+    of the true mass outside the list (docs/detectors.md).
+
+    >>> unseen_estimate(np.array([5, 3, 2, 1, 1, 1]), 6)  # all listed: N1 / N
+    0.2307...
+    """
+    values = np.asarray(frequencies, dtype=np.int64)
+    total = values.sum()
+    if total <= 0:
+        return 0.0
+    unlisted = values[n_listed:]
+    top = int(unlisted.max()) if unlisted.size else 0
+    per_count = np.bincount(values, minlength=top + 2).astype(np.float64)
+    unlisted_per_count = np.bincount(unlisted, minlength=top + 2).astype(np.float64)
+    j = np.arange(1, top + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(per_count[j] > 0, unlisted_per_count[j] / per_count[j], 0.0)
+    return float((per_count[1] + np.sum((j + 1) * per_count[j + 1] * share)) / total)
 
 
 def build_baseline(

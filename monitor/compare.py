@@ -200,7 +200,7 @@ def run_comparison(
             profile.kind, profile.counts, counts,
             ref_sample=profile.sample if profile.kind == "numeric" else None,
             cur_sample=values, ref_std=profile.std if profile.kind == "numeric" else None,
-            unseen_bin=profile.unseen_bin, exact=True,
+            unseen_bin=profile.unseen_bin, exact=True, expected_unseen=profile.expected_unseen,
         )
         # Numbers that do not parse count as missing, so a column of strings is not "complete".
         present = len(values) if values is not None else int(cur_column.notna().sum())
@@ -208,7 +208,7 @@ def run_comparison(
         for method in _methods_for(profile, requested, reference[columns[name]]):
             spec = REGISTRY[method]
             score = spec.score(data)
-            result = DriftResult(method, name, score.score, score.p_value, spec.default_threshold, False)
+            result = score.result(method, name, spec.default_threshold)
             by_method.setdefault(method, []).append((profile.kind, result, profile.missing_ratio, missing_current))
     for method, entries in by_method.items():
         decided = decide([e[1] for e in entries], correction=correction, alpha=alpha)
