@@ -4,14 +4,12 @@ Categorical bins end with "unseen": values outside the baseline's stored categor
 list. Even a window drawn from the reference's own distribution puts some values
 there when the category has a long tail: values the reference saw but did not store
 (the list is capped), and values the reference never saw at all. The baseline
-estimates that share (``expected_unseen``, see
-:attr:`monitor.baseline.FeatureProfile.expected_unseen`) as
-
-    (reference values outside the stored list + N1) / N
-
-with ``N1`` the number of categories seen exactly once in the ``N`` reference
-values: the Good–Turing estimate (Good 1953) of the probability that the next value
-is one never seen before is ``N1 / N``.
+estimates that share (``expected_unseen``, computed by
+:func:`monitor.baseline.unseen_estimate`) with Good–Turing (Good 1953): the
+probability that the next value is one never seen in ``N`` reference values is
+``N1 / N`` (``N1``: categories seen exactly once), and the true mass of the
+categories seen ``j`` times is ``(j + 1) N_{j+1} / N``; the estimate adds the
+never-seen mass to that of the seen-but-unlisted categories.
 
 The score is the **excess** unseen share ``x / n - expected_unseen`` (negative when
 fewer new values than expected arrive). The p-value tests the excess one-sided,
@@ -33,7 +31,7 @@ it used to be: every unseen value is then excess.
 ...                       unseen_bin=2, expected_unseen=0.004)
 >>> result = unseen_share(trickle)
 >>> round(result.score, 4), round(result.p_value, 2)
-(-0.001, 0.77)
+(-0.001, 0.76)
 """
 
 from __future__ import annotations
