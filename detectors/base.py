@@ -22,6 +22,9 @@ DEFAULT_MAX_EFFECTIVE_N = 10_000
 # Sample-based methods score NaN ("not enough data") with fewer finite values than this
 # on either side: a handful of stray events must not decide a feature's drift.
 MIN_SAMPLE_SIZE = 10
+# Cochran (1954): expected counts of at least 5 per cell for a chi-square p-value;
+# sparser bins are pooled (detectors/pooling.py).
+MIN_EXPECTED = 5.0
 
 
 class DetectorError(ValueError):
@@ -63,6 +66,11 @@ class FeatureData:
         the stored category list plus the Good–Turing estimate of never-seen mass;
         :attr:`monitor.baseline.FeatureProfile.expected_unseen`). ``None`` (baselines
         built before the estimate existed) counts as 0.
+    min_expected
+        Cochran's rule for count-based statistics (:mod:`detectors.pooling`): bins
+        whose expected window count ``n_window * p_ref`` is below this are pooled,
+        and on categorical tables "other known" joins "unseen". ``None`` scores the
+        raw table, as scipy, Evidently and NannyML do (kept for comparisons with them).
     """
 
     kind: FeatureKind
@@ -75,6 +83,7 @@ class FeatureData:
     exact: bool = False
     max_effective_n: int | None = DEFAULT_MAX_EFFECTIVE_N
     expected_unseen: float | None = None
+    min_expected: float | None = MIN_EXPECTED
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ Two choices keep a large window from flagging a negligible change:
   cap, so the cap never hides a relevant shift; it stops p-values from sinking
   towards zero with traffic alone. Scaling only the larger side instead would
   make the test conservative (it would under-count the reference's precision).
-  Below the cap the test is exactly ``scipy.stats.chi2_contingency(correction=False)``.
+  Below the cap the test is exactly ``scipy.stats.chi2_contingency(correction=False)``
+  on the pooled table (on the raw table with ``min_expected=None``).
 
 Sparse tables are pooled first (:mod:`detectors.pooling`): bins whose expected
 window count ``n_window * p_ref`` is below 5 (Cochran's rule) are merged, and on
@@ -80,12 +81,15 @@ def chisquare(data: FeatureData) -> Score:
         extra = {"novelty": excess, "novelty_p_value": p_novel}
     if ref.sum() <= 0 or cur.sum() <= 0:
         return Score(float("nan"), None, **extra)
-    pooled = pool_table(ref, cur, data.unseen_bin)
-    table = np.vstack([pooled.ref, pooled.cur])
+    cramers_v = _cramers_v(*pooled_counts(data))
+    if data.min_expected is None:
+        table = np.vstack([ref, cur])
+    else:
+        pooled = pool_table(ref, cur, data.unseen_bin, data.min_expected)
+        table = np.vstack([pooled.ref, pooled.cur])
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
-        return Score(0.0, None, **extra)
-    cramers_v = _cramers_v(*pooled_counts(data))
+        return Score(cramers_v, None, **extra)
     chi2, dof = chi2_statistic(table)
     totals = table.sum(axis=1)
     effective_n = totals[0] * totals[1] / (totals[0] + totals[1])

@@ -39,10 +39,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["MIN_EXPECTED", "PooledTable", "pool_table", "pooled_counts"]
+from detectors.base import MIN_EXPECTED, FeatureData
 
-# Cochran's rule: every expected window count at least 5.
-MIN_EXPECTED = 5.0
+__all__ = ["MIN_EXPECTED", "PooledTable", "pool_table", "pooled_counts"]
 
 
 class PooledTable(NamedTuple):
@@ -88,12 +87,12 @@ def pool_table(
     return PooledTable(np.append(ref[rest], pool_ref), np.append(cur[rest], pool_cur), n_pooled)
 
 
-def pooled_counts(data) -> tuple[np.ndarray, np.ndarray]:
+def pooled_counts(data: FeatureData) -> tuple[np.ndarray, np.ndarray]:
     """The counts an effect size uses: pooled for categorical tables, raw otherwise.
 
-    ``data`` is a :class:`~detectors.base.FeatureData`.
+    Raw too when ``data.min_expected`` is None (the peers' definitions).
     """
-    if data.unseen_bin is None:
+    if data.unseen_bin is None or data.min_expected is None:
         return np.asarray(data.ref_counts, dtype=np.float64), np.asarray(data.cur_counts, dtype=np.float64)
-    table = pool_table(data.ref_counts, data.cur_counts, data.unseen_bin)
+    table = pool_table(data.ref_counts, data.cur_counts, data.unseen_bin, data.min_expected)
     return table.ref, table.cur
