@@ -64,7 +64,7 @@ class FeatureData:
         Categorical only: the share of values a window from the reference's own
         distribution is expected to put in the "unseen" bin (reference mass outside
         the stored category list plus the Good–Turing estimate of never-seen mass;
-        :attr:`monitor.baseline.FeatureProfile.expected_unseen`). ``None`` (baselines
+        :attr:`monitor.baseline.FeatureProfile.unseen_estimate`). ``None`` (baselines
         built before the estimate existed) counts as 0.
     min_expected
         Cochran's rule for count-based statistics (:mod:`detectors.pooling`): bins

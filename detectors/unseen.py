@@ -5,7 +5,7 @@ list. Even a window drawn from the reference's own distribution puts some values
 there when the category has a long tail: values the reference saw but did not store
 (the list is capped), and values the reference never saw at all. The baseline
 estimates that share (``expected_unseen``, computed by
-:func:`monitor.baseline.unseen_estimate`) with Good–Turing (Good 1953): the
+:func:`unseen_estimate`) with Good–Turing (Good 1953): the
 probability that the next value is one never seen in ``N`` reference values is
 ``N1 / N`` (``N1``: categories seen exactly once), and the true mass of the
 categories seen ``j`` times is ``(j + 1) N_{j+1} / N``; the estimate adds the
@@ -41,7 +41,7 @@ from scipy import special
 
 from detectors.base import FeatureData, MethodSpec, Score
 
-__all__ = ["SPEC", "novelty", "unseen_share"]
+__all__ = ["SPEC", "novelty", "unseen_estimate", "unseen_share"]
 
 
 def novelty(data: FeatureData) -> tuple[float, float | None]:
@@ -73,6 +73,36 @@ def unseen_share(data: FeatureData) -> Score:
     """Excess unseen share (the raw share when the baseline has no estimate) and its p-value."""
     excess, p_value = novelty(data)
     return Score(excess, p_value)
+
+
+def unseen_estimate(frequencies: np.ndarray, n_listed: int) -> float:
+    """Good–Turing estimate of the share of new values outside the first ``n_listed`` categories.
+
+    ``frequencies`` are the reference counts per category, largest first; the first
+    ``n_listed`` are stored (:class:`monitor.baseline.FeatureProfile`). Good–Turing (Good 1953) puts the true total mass of the
+    categories seen ``j`` times at ``(j + 1) N_{j+1} / N`` and that of never-seen ones
+    at ``N_1 / N``. The unseen bin receives the never-seen categories and the unlisted
+    share ``u_j`` of those seen ``j`` times, so the estimate is
+    ``(N_1 + Σ_j (j + 1) N_{j+1} u_j) / N``. With every category listed it is
+    ``N_1 / N``; measured on Zipf(1.1) with 50,000 reference rows it is within 0.004
+    of the true mass outside the list (docs/detectors.md).
+
+    >>> unseen_estimate(np.array([5, 3, 2, 1, 1, 1]), 6)  # all listed: N1 / N
+    0.2307...
+    """
+    values = np.asarray(frequencies, dtype=np.int64)
+    total = values.sum()
+    if total <= 0:
+        return 0.0
+    unlisted = values[n_listed:]
+    top = int(unlisted.max()) if unlisted.size else 0
+    per_count = np.bincount(values, minlength=top + 2).astype(np.float64)
+    unlisted_per_count = np.bincount(unlisted, minlength=top + 2).astype(np.float64)
+    j = np.arange(1, top + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(per_count[j] > 0, unlisted_per_count[j] / per_count[j], 0.0)
+    return float((per_count[1] + np.sum((j + 1) * per_count[j + 1] * share)) / total)
+
 
 
 SPEC = MethodSpec(

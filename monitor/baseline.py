@@ -10,8 +10,11 @@ and, when known, global feature importances.
 Bins of a numeric feature are open at both ends: with interior edges
 ``e_1 < ... < e_{B-1}`` a value ``x`` falls in bin ``searchsorted(edges, x,
 side="right")``. Bins of a categorical feature are the top-k categories, then
-"other known" (seen in the reference but not in the top-k), then "unseen" (never
-seen in the reference; reference count zero).
+"other known" (in the stored list of at most ``max_known`` categories, not in the
+top-k), then "unseen" (outside the stored list: in the reference, the categories
+beyond the list; in a window also every value the reference never saw). Windows
+bin the same way, so each bin means the same on both sides; the expected unseen
+share of a window is estimated by Good–Turing (``unseen_estimate``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +33,7 @@ import pandas as pd
 from detectors.calibration import reference_calibration
 from detectors.performance import reference_performance
 from detectors.score_bins import ScoreBins
+from detectors.unseen import unseen_estimate
 
 __all__ = [
     "Baseline",
@@ -38,9 +42,7 @@ __all__ = [
     "build_baseline",
     "category_strings",
     "load_baseline",
-    "unseen_estimate",
     "profile_column",
-    "read_table",
 ]
 
 FORMAT_VERSION = 1
@@ -69,18 +71,9 @@ class FeatureProfile:
     std: float = float("nan")
     minimum: float = float("nan")
     maximum: float = float("nan")
-    # Categorical: reference values whose category is outside ``known_categories`` (the
-    # stored list is capped), categories seen exactly once (Good-Turing's N1), and the
-    # expected share of the "unseen" bin (:func:`unseen_estimate`). None in baselines
-    # built before the novelty estimate existed.
-    unlisted_count: int | None = None
-    singleton_count: int | None = None
+    # Categorical: expected share of the "unseen" bin with no drift (Good-Turing,
+    # detectors.unseen.unseen_estimate); None in baselines built before it existed.
     unseen_estimate: float | None = None
-
-    @property
-    def expected_unseen(self) -> float | None:
-        """Share of a window's values expected in the "unseen" bin when nothing changed."""
-        return self.unseen_estimate if self.kind == "categorical" else None
 
     @property
     def n_bins(self) -> int:
@@ -112,8 +105,6 @@ class FeatureProfile:
             "std": _json_float(self.std),
             "min": _json_float(self.minimum),
             "max": _json_float(self.maximum),
-            **({} if self.unlisted_count is None else {"unlisted_count": self.unlisted_count}),
-            **({} if self.singleton_count is None else {"singleton_count": self.singleton_count}),
             **({} if self.unseen_estimate is None else {"unseen_estimate": self.unseen_estimate}),
         }
 
@@ -133,8 +124,6 @@ class FeatureProfile:
             std=_float(data.get("std")),
             minimum=_float(data.get("min")),
             maximum=_float(data.get("max")),
-            unlisted_count=None if data.get("unlisted_count") is None else int(data["unlisted_count"]),
-            singleton_count=None if data.get("singleton_count") is None else int(data["singleton_count"]),
             unseen_estimate=None if data.get("unseen_estimate") is None else float(data["unseen_estimate"]),
         )
 
@@ -166,7 +155,7 @@ class Baseline:
     reference_rows: dict[str, list[Any]] = field(default_factory=dict)
     # Interior score-bin edges for ROC AUC (detectors.score_bins); None: the 0.001 grid.
     score_edges: np.ndarray | None = None
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     source: str = ""
 
     @property
@@ -264,19 +253,6 @@ def load_baseline(path: str | Path) -> Baseline:
         raise BaselineError(f"baseline {path} is malformed: {exc}") from exc
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a Parquet or CSV file into a DataFrame, with a clear error for other formats."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise BaselineError(f"data file {path} does not exist")
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix in (".csv", ".gz") or path.name.endswith(".csv.gz"):
-        return pd.read_csv(path)
-    raise BaselineError(f"{path}: unsupported format {suffix!r}; use .parquet or .csv")
-
-
 def _is_categorical(series: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
         return True
@@ -327,43 +303,13 @@ def profile_column(
     known = [str(c) for c in frequencies.index[:max_known]]
     counts = np.zeros(len(categories) + 2)
     counts[: len(categories)] = frequencies.to_numpy()[: len(categories)]
-    counts[len(categories)] = frequencies.to_numpy()[len(categories):].sum()
-    values = frequencies.to_numpy()
+    counts[len(categories)] = frequencies.to_numpy()[len(categories):len(known)].sum()
+    counts[len(categories) + 1] = frequencies.to_numpy()[len(known):].sum()
     return FeatureProfile(
         name=name, kind="categorical", n=n, missing_ratio=missing / n if n else 0.0,
         counts=counts, categories=categories, known_categories=known,
-        unlisted_count=int(values[len(known):].sum()), singleton_count=int((values == 1).sum()),
-        unseen_estimate=unseen_estimate(values, len(known)),
+        unseen_estimate=unseen_estimate(frequencies.to_numpy(), len(known)),
     )
-
-
-def unseen_estimate(frequencies: np.ndarray, n_listed: int) -> float:
-    """Good–Turing estimate of the share of new values outside the first ``n_listed`` categories.
-
-    ``frequencies`` are the reference counts per category, largest first; the first
-    ``n_listed`` are stored. Good–Turing (Good 1953) puts the true total mass of the
-    categories seen ``j`` times at ``(j + 1) N_{j+1} / N`` and that of never-seen ones
-    at ``N_1 / N``. The unseen bin receives the never-seen categories and the unlisted
-    share ``u_j`` of those seen ``j`` times, so the estimate is
-    ``(N_1 + Σ_j (j + 1) N_{j+1} u_j) / N``. With every category listed it is
-    ``N_1 / N``; measured on Zipf(1.1) with 50,000 reference rows it is within 0.004
-    of the true mass outside the list (docs/detectors.md).
-
-    >>> unseen_estimate(np.array([5, 3, 2, 1, 1, 1]), 6)  # all listed: N1 / N
-    0.2307...
-    """
-    values = np.asarray(frequencies, dtype=np.int64)
-    total = values.sum()
-    if total <= 0:
-        return 0.0
-    unlisted = values[n_listed:]
-    top = int(unlisted.max()) if unlisted.size else 0
-    per_count = np.bincount(values, minlength=top + 2).astype(np.float64)
-    unlisted_per_count = np.bincount(unlisted, minlength=top + 2).astype(np.float64)
-    j = np.arange(1, top + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(per_count[j] > 0, unlisted_per_count[j] / per_count[j], 0.0)
-    return float((per_count[1] + np.sum((j + 1) * per_count[j + 1] * share)) / total)
 
 
 def build_baseline(

@@ -43,8 +43,8 @@ from monitor.baseline import (
     build_baseline,
     category_strings,
     profile_column,
-    read_table,
 )
+from monitor.tables import read_table
 
 __all__ = ["Comparison", "FeatureRow", "compare", "run_comparison", "to_json"]
 
@@ -200,7 +200,7 @@ def run_comparison(
             profile.kind, profile.counts, counts,
             ref_sample=profile.sample if profile.kind == "numeric" else None,
             cur_sample=values, ref_std=profile.std if profile.kind == "numeric" else None,
-            unseen_bin=profile.unseen_bin, exact=True, expected_unseen=profile.expected_unseen,
+            unseen_bin=profile.unseen_bin, exact=True, expected_unseen=profile.unseen_estimate,
         )
         # Numbers that do not parse count as missing, so a column of strings is not "complete".
         present = len(values) if values is not None else int(cur_column.notna().sum())

@@ -134,7 +134,7 @@ def evaluate_window(
             continue
         method, threshold = method_for(profile, drift, model)
         data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin,
-                           expected_unseen=profile.expected_unseen)
+                           expected_unseen=profile.unseen_estimate)
         raw.append((name, method, threshold, data))
     novelty_threshold = drift.thresholds.get("unseen_share")
     report.features = decide(_score_all(raw), correction=drift.correction, alpha=drift.alpha,
@@ -169,7 +169,7 @@ def _output_drift(
                                _finite_column(aggregate.sample, n_numeric), prediction.std)
         else:
             data = FeatureData("categorical", prediction.counts, aggregate.prediction_counts,
-                               unseen_bin=prediction.unseen_bin, expected_unseen=prediction.expected_unseen)
+                               unseen_bin=prediction.unseen_bin, expected_unseen=prediction.unseen_estimate)
         results.append((PREDICTION, method, threshold, data))
     score = baseline.score
     if score is not None and aggregate.score_counts.sum() > 0:

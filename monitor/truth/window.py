@@ -195,7 +195,7 @@ def label_drift(baseline: Any, window: WindowTruth) -> list[DriftResult]:
         for value, count in window.label_counts.items():
             counts[codes.get(value, profile.unseen_bin)] += count
         data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin,
-                           expected_unseen=profile.expected_unseen)
+                           expected_unseen=profile.unseen_estimate)
         methods = _LABEL_DRIFT_METHODS
     else:
         if window.label_bins is None or len(window.label_bins) != len(profile.counts) or window.label_bins.sum() == 0:
