@@ -54,7 +54,7 @@ def novelty(data: FeatureData) -> tuple[float, float | None]:
     x = float(counts[index])
     expected = float(data.expected_unseen or 0.0)
     excess = x / n - expected
-    n_ref = float(np.sum(data.ref_counts)) - float(np.asarray(data.ref_counts)[index])
+    n_ref = float(np.sum(data.ref_counts))
     if n_ref <= 0:
         return excess, None
     y = expected * n_ref

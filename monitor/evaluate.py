@@ -110,6 +110,7 @@ def evaluate_window(
         lo, hi = layout.numeric_offsets[j], layout.numeric_offsets[j + 1]
         counts = aggregate.numeric_counts[lo:hi]
         report.missing_ratio[name] = float(aggregate.numeric_missing[j] / aggregate.n)
+        report.nonfinite_ratio[name] = float(aggregate.numeric_nonfinite[j] / aggregate.n)
         report.baseline_missing_ratio[name] = profile.missing_ratio
         report.feature_counts[name] = counts.tolist()
         report.feature_kinds[name] = "numeric"
@@ -128,6 +129,7 @@ def evaluate_window(
         report.missing_ratio[name] = float(aggregate.categorical_missing[j] / aggregate.n)
         report.baseline_missing_ratio[name] = profile.missing_ratio
         report.unseen_ratio[name] = float(counts[-1] / seen) if seen else 0.0
+        report.unseen_expected_ratio[name] = float(profile.unseen_estimate or 0.0)
         report.feature_counts[name] = counts.tolist()
         report.feature_kinds[name] = "categorical"
         if aggregate.n < min_events:
