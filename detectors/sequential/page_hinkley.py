@@ -163,35 +163,39 @@ class PageHinkley(SequentialDetector):
         n, mean = self._n, self._mean
         increase, decrease = self._sum_increase, self._sum_decrease
         min_increase, max_decrease = self._min_increase, self._max_decrease
-        detected, quiet, i = self._drift_detected, 0, start
-        for x in values[start:start + _BLOCK].tolist():
-            if detected:
-                n, mean, increase, decrease, min_increase, max_decrease = 0.0, 0.0, 0.0, 0.0, float("inf"), -1.0
-                detected = False
-            n += 1.0
-            mean += (1.0 / n) * (x - mean)
-            deviation = x - mean
-            increase = alpha * increase + deviation - delta
-            decrease = alpha * decrease + deviation + delta
-            min_increase = min(min_increase, increase)
-            max_decrease = max(max_decrease, decrease)
-            if n >= min_instances:
-                detected = (up_mode and increase - min_increase > threshold) or (
-                    down_mode and max_decrease - decrease > threshold
-                )
-            i += 1
-            if detected:
-                up, down = increase - min_increase, max_decrease - decrease
-                alarms.append(i - 1)
-                statistics.append({"up": up, "down": down}.get(self.mode, max(up, down)))
-                spacing = 0.8 * spacing + 0.2 * (i - 1 - last_alarm)
-                last_alarm, quiet = i - 1, 0
-                if spacing >= _DENSE_GAP:
-                    break
-            else:
-                quiet += 1
-                if quiet >= 2 * _DENSE_GAP:
-                    spacing = max(spacing, float(quiet))
+        detected, quiet, i, done = self._drift_detected, 0, start, False
+        while not done and i < len(values):
+            # Short slices: converting only what is used (the loop may stop early).
+            for x in values[i:i + _DENSE_GAP].tolist():
+                if detected:
+                    n, mean, increase, decrease, min_increase, max_decrease = 0.0, 0.0, 0.0, 0.0, float("inf"), -1.0
+                    detected = False
+                n += 1.0
+                mean += (1.0 / n) * (x - mean)
+                deviation = x - mean
+                increase = alpha * increase + deviation - delta
+                decrease = alpha * decrease + deviation + delta
+                if increase < min_increase:  # min() and max() as in update(), without the calls
+                    min_increase = increase
+                if decrease > max_decrease:
+                    max_decrease = decrease
+                if n >= min_instances:
+                    detected = (up_mode and increase - min_increase > threshold) or (
+                        down_mode and max_decrease - decrease > threshold
+                    )
+                i += 1
+                if detected:
+                    up, down = increase - min_increase, max_decrease - decrease
+                    alarms.append(i - 1)
+                    statistics.append({"up": up, "down": down}.get(self.mode, max(up, down)))
+                    spacing = 0.8 * spacing + 0.2 * (i - 1 - last_alarm)
+                    last_alarm, quiet = i - 1, 0
+                    done = spacing >= _DENSE_GAP
+                else:
+                    quiet += 1
+                    if quiet >= 2 * _DENSE_GAP:
+                        spacing, done = max(spacing, float(quiet)), True
+                if done:
                     break
         self._n, self._mean = n, mean
         self._sum_increase, self._sum_decrease = increase, decrease
