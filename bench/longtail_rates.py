@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.compare import run_comparison  # noqa: E402
-from tests.detectors.detectors_pipeline import PipelinePath  # noqa: E402
-from tests.detectors.longtail import LongTail, split  # noqa: E402
+from monitor.compare import run_comparison
+from tests.detectors.detectors_pipeline import PipelinePath
+from tests.detectors.longtail import LongTail, split
 
 
 def city(results):
@@ -27,10 +27,15 @@ def city(results):
 
 
 def main(daemon_windows: int = 100, compare_windows: int = 20) -> None:
-    print("| levels | window rows | change | daemon: city flagged | daemon: any feature | run_comparison: city |")
+    print(
+        "| levels | window rows | change | daemon: city flagged | daemon: any feature | run_comparison: city |"
+    )
     print("|---|---|---|---|---|---|")
     cells = [(rows, "none", {}) for rows in (300, 1_000, 5_000, 20_000)]
-    cells += [(5_000, "new category 5 %", {"new_share": 0.05}), (5_000, "5-point move top-1 -> top-2", {"move": (0, 1, 0.05)})]
+    cells += [
+        (5_000, "new category 5 %", {"new_share": 0.05}),
+        (5_000, "5-point move top-1 -> top-2", {"move": (0, 1, 0.05)}),
+    ]
     for levels in (5_000, 50_000):
         tail = LongTail(levels)
         reference = tail.reference()
@@ -46,8 +51,11 @@ def main(daemon_windows: int = 100, compare_windows: int = 20) -> None:
                 if i < compare_windows:
                     comparison = run_comparison(reference, window, multivariate="none")
                     compare_flags += city([row.result for row in comparison.rows]).drifted
-            print(f"| {levels:,} | {rows:,} | {label} | {city_flags}/{daemon_windows} | {any_flags}/{daemon_windows} "
-                  f"| {compare_flags}/{compare_windows} |", flush=True)
+            print(
+                f"| {levels:,} | {rows:,} | {label} | {city_flags}/{daemon_windows} | {any_flags}/{daemon_windows} "
+                f"| {compare_flags}/{compare_windows} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,10 @@ class PooledTable(NamedTuple):
 
 
 def pool_table(
-    ref_counts: np.ndarray, cur_counts: np.ndarray, unseen_bin: int | None = None, min_expected: float = MIN_EXPECTED
+    ref_counts: np.ndarray,
+    cur_counts: np.ndarray,
+    unseen_bin: int | None = None,
+    min_expected: float = MIN_EXPECTED,
 ) -> PooledTable:
     """Merge sparse bins (and, for categories, "other known" with "unseen"); see the module docstring."""
     ref = np.asarray(ref_counts, dtype=np.float64)
@@ -93,6 +96,8 @@ def pooled_counts(data: FeatureData) -> tuple[np.ndarray, np.ndarray]:
     Raw too when ``data.min_expected`` is None (the peers' definitions).
     """
     if data.unseen_bin is None or data.min_expected is None:
-        return np.asarray(data.ref_counts, dtype=np.float64), np.asarray(data.cur_counts, dtype=np.float64)
+        return np.asarray(data.ref_counts, dtype=np.float64), np.asarray(
+            data.cur_counts, dtype=np.float64
+        )
     table = pool_table(data.ref_counts, data.cur_counts, data.unseen_bin, data.min_expected)
     return table.ref, table.cur

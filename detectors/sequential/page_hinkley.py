@@ -175,9 +175,9 @@ class PageHinkley(SequentialDetector):
                 deviation = x - mean
                 increase = alpha * increase + deviation - delta
                 decrease = alpha * decrease + deviation + delta
-                if increase < min_increase:  # min() and max() as in update(), without the calls
+                if increase < min_increase:  # noqa: PLR1730 (min() as in update(), without the call)
                     min_increase = increase
-                if decrease > max_decrease:
+                if decrease > max_decrease:  # noqa: PLR1730
                     max_decrease = decrease
                 if n >= min_instances:
                     detected = (up_mode and increase - min_increase > threshold) or (

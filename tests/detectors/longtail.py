@@ -31,7 +31,12 @@ class LongTail:
         self.names = np.array([f"city-{i}" for i in range(levels)], dtype=object)
 
     def frame(
-        self, rng: np.random.Generator, rows: int, *, new_share: float = 0.0, move: tuple[int, int, float] | None = None
+        self,
+        rng: np.random.Generator,
+        rows: int,
+        *,
+        new_share: float = 0.0,
+        move: tuple[int, int, float] | None = None,
     ) -> pd.DataFrame:
         shares = self.shares
         if move is not None:
@@ -41,8 +46,10 @@ class LongTail:
             shares[target] += amount
         city = self.names[rng.choice(self.levels, size=rows, p=shares)]
         if new_share:
-            city[rng.choice(rows, int(round(new_share * rows)), replace=False)] = NEW_CATEGORY
-        return pd.DataFrame({"city": city, "x0": rng.normal(size=rows), "x1": rng.lognormal(sigma=0.6, size=rows)})
+            city[rng.choice(rows, round(new_share * rows), replace=False)] = NEW_CATEGORY
+        return pd.DataFrame(
+            {"city": city, "x0": rng.normal(size=rows), "x1": rng.lognormal(sigma=0.6, size=rows)}
+        )
 
     def reference(self, seed: int = 0) -> pd.DataFrame:
         return self.frame(np.random.default_rng(seed), REFERENCE_ROWS)

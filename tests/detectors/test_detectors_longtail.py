@@ -71,7 +71,9 @@ def test_no_drift_windows_flag_at_most_alpha_in_the_daemon_path(tail, rows: int)
         report = path.evaluate(path.aggregate(*split(long_tail.frame(rng, rows))))
         city_flags += _city(report.features).drifted
         any_flags += any(r.drifted for r in report.features)
-    print(f"\n{long_tail.levels} levels, {rows} rows: city {city_flags}/{DAEMON_WINDOWS}, any {any_flags}")
+    print(
+        f"\n{long_tail.levels} levels, {rows} rows: city {city_flags}/{DAEMON_WINDOWS}, any {any_flags}"
+    )
     assert city_flags <= _bound(DAEMON_WINDOWS)
     # Three features, each at most at alpha: the window at most at 3 alpha (union bound).
     assert any_flags <= _bound(DAEMON_WINDOWS, 3 * ALPHA)
@@ -95,11 +97,15 @@ def test_one_never_seen_value_does_not_flag() -> None:
     reference = shares * 50_000
     window = shares * 300
     window[4] = 1
-    result = REGISTRY["chisquare"].score(FeatureData("categorical", reference, window, unseen_bin=4))
+    result = REGISTRY["chisquare"].score(
+        FeatureData("categorical", reference, window, unseen_bin=4)
+    )
     assert result.p_value > 0.5 and result.score < 0.01
     assert not decide([result.result("chisquare", "city", 0.1)])[0].drifted
     # The raw table (min_expected=None, what scipy would test) is where it used to go wrong.
-    old = REGISTRY["chisquare"].score(FeatureData("categorical", reference, window, unseen_bin=4, min_expected=None))
+    old = REGISTRY["chisquare"].score(
+        FeatureData("categorical", reference, window, unseen_bin=4, min_expected=None)
+    )
     assert old.p_value < 1e-10
 
 
@@ -110,7 +116,9 @@ POWER_RUNS = 20
 
 
 @pytest.mark.parametrize(
-    "change", [{"new_share": 0.05}, {"move": (0, 1, 0.05)}], ids=["new-category-5pct", "top-share-move-5pt"]
+    "change",
+    [{"new_share": 0.05}, {"move": (0, 1, 0.05)}],
+    ids=["new-category-5pct", "top-share-move-5pt"],
 )
 def test_real_changes_are_flagged_in_at_least_90_percent_of_runs(tail, change: dict) -> None:
     long_tail, path = tail
@@ -128,11 +136,15 @@ def test_real_changes_are_flagged_in_at_least_90_percent_of_runs(tail, change: d
 
 def test_a_new_category_is_caught_by_novelty_not_by_the_tail(tail) -> None:
     long_tail, path = tail
-    report = path.evaluate(path.aggregate(*split(long_tail.frame(np.random.default_rng(3), 5_000, new_share=0.05))))
+    report = path.evaluate(
+        path.aggregate(*split(long_tail.frame(np.random.default_rng(3), 5_000, new_share=0.05)))
+    )
     city = _city(report.features)
     assert city.score < city.threshold  # Cramér's V of the pooled table barely moves ...
     assert city.novelty >= 0.03 and city.drifted  # ... the excess unseen share does
-    assert report.unseen_expected_ratio["city"] == pytest.approx(path.baseline.features["city"].unseen_estimate)
+    assert report.unseen_expected_ratio["city"] == pytest.approx(
+        path.baseline.features["city"].unseen_estimate
+    )
 
 
 # --- statistics against reference implementations ----------------------------------------
@@ -145,8 +157,14 @@ def _long_tail_counts(levels: int = 5_000, rows: int = 1_000, seed: int = 0) -> 
     window = long_tail.frame(np.random.default_rng(seed + 1), rows, new_share=0.01)
     codes = layout.categorical[0].bins(window["city"].to_numpy(dtype=object))
     counts = np.bincount(codes, minlength=profile.n_bins).astype(np.float64)
-    return FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin,
-                       expected_unseen=profile.unseen_estimate, max_effective_n=None)
+    return FeatureData(
+        "categorical",
+        profile.counts,
+        counts,
+        unseen_bin=profile.unseen_bin,
+        expected_unseen=profile.unseen_estimate,
+        max_effective_n=None,
+    )
 
 
 def test_pooled_chisquare_equals_scipy_on_the_pooled_table() -> None:
@@ -166,25 +184,37 @@ def test_effect_sizes_on_the_pooled_table_equal_scipy_and_the_formulas() -> None
     data = _long_tail_counts()
     pooled = pool_table(data.ref_counts, data.cur_counts, data.unseen_bin)
     p, q = pooled.ref / pooled.ref.sum(), pooled.cur / pooled.cur.sum()
-    assert REGISTRY["jensenshannon"].score(data).score == pytest.approx(distance.jensenshannon(p, q, base=2), rel=1e-9)
+    assert REGISTRY["jensenshannon"].score(data).score == pytest.approx(
+        distance.jensenshannon(p, q, base=2), rel=1e-9
+    )
     assert REGISTRY["hellinger"].score(data).score == pytest.approx(
         np.linalg.norm(np.sqrt(p) - np.sqrt(q)) / np.sqrt(2), rel=1e-9
     )
     pf, qf = np.maximum(p, 1e-4), np.maximum(q, 1e-4)
-    assert REGISTRY["psi"].score(data).score == pytest.approx(np.sum((qf - pf) * np.log(qf / pf)), rel=1e-12)
+    assert REGISTRY["psi"].score(data).score == pytest.approx(
+        np.sum((qf - pf) * np.log(qf / pf)), rel=1e-12
+    )
     # Balanced V is scipy's Cramér's V of the table with equal row totals (rounded to integers).
     equal = np.vstack([pooled.ref / pooled.ref.sum(), pooled.cur / pooled.cur.sum()]) * 1e7
     cramer = stats.contingency.association(np.round(equal).astype(np.int64), method="cramer")
     assert REGISTRY["chisquare"].score(data).score == pytest.approx(cramer, abs=1e-5)
 
 
-@pytest.mark.parametrize("x, y, n, n_ref", [(7, 3, 1_000, 50_000), (40, 300, 5_000, 50_000), (0, 12, 300, 50_000)])
+@pytest.mark.parametrize(
+    "x, y, n, n_ref", [(7, 3, 1_000, 50_000), (40, 300, 5_000, 50_000), (0, 12, 300, 50_000)]
+)
 def test_novelty_p_value_equals_scipy_binomtest(x: int, y: int, n: int, n_ref: int) -> None:
-    ref = np.array([n_ref - y, y, 0.0])  # unseen-bin reference count is irrelevant: the estimate carries it
+    ref = np.array(
+        [n_ref - y, y, 0.0]
+    )  # unseen-bin reference count is irrelevant: the estimate carries it
     cur = np.array([n - x, 0.0, x])
-    data = FeatureData("categorical", ref, cur, unseen_bin=2, expected_unseen=y / n_ref, max_effective_n=None)
+    data = FeatureData(
+        "categorical", ref, cur, unseen_bin=2, expected_unseen=y / n_ref, max_effective_n=None
+    )
     excess, p_value = novelty(data)
-    expected = stats.binomtest(x, x + y, n / (n + n_ref), alternative="greater").pvalue if x + y else 1.0
+    expected = (
+        stats.binomtest(x, x + y, n / (n + n_ref), alternative="greater").pvalue if x + y else 1.0
+    )
     assert excess == pytest.approx(x / n - y / n_ref)
     assert p_value == pytest.approx(expected, rel=1e-9)
 
@@ -236,7 +266,14 @@ def test_old_baselines_without_the_estimate_still_load_and_score() -> None:
 
 def _numeric(values: int, seed: int) -> FeatureData:
     rng = np.random.default_rng(seed)
-    return FeatureData("numeric", np.ones(2), np.ones(2), np.sort(rng.normal(size=values)), rng.normal(3, 1, values), 1.0)
+    return FeatureData(
+        "numeric",
+        np.ones(2),
+        np.ones(2),
+        np.sort(rng.normal(size=values)),
+        rng.normal(3, 1, values),
+        1.0,
+    )
 
 
 @pytest.mark.parametrize("values", [1, 5, 9])
@@ -250,8 +287,13 @@ def test_wasserstein_many_keeps_the_ten_value_rule(values: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "settings, key", [({"grace_period": 0}, "grace_period"), ({"max_buckets": 1}, "max_buckets"),
-                      ({"clock": 0}, "clock"), ({"min_window_length": 0}, "min_window_length")]
+    "settings, key",
+    [
+        ({"grace_period": 0}, "grace_period"),
+        ({"max_buckets": 1}, "max_buckets"),
+        ({"clock": 0}, "clock"),
+        ({"min_window_length": 0}, "min_window_length"),
+    ],
 )
 def test_adwin_rejects_settings_it_cannot_run(settings: dict, key: str) -> None:
     with pytest.raises(ValueError, match=f"{key} must be an integer >= "):
@@ -260,16 +302,27 @@ def test_adwin_rejects_settings_it_cannot_run(settings: dict, key: str) -> None:
 
 def test_adwin_smallest_allowed_settings_run_without_errors() -> None:
     rng = np.random.default_rng(0)
-    streams = [rng.normal(size=2_000), np.r_[np.zeros(300), np.ones(300)], np.r_[5.0, np.zeros(200)],
-               rng.integers(0, 2, 2_000) * 0.1]
+    streams = [
+        rng.normal(size=2_000),
+        np.r_[np.zeros(300), np.ones(300)],
+        np.r_[5.0, np.zeros(200)],
+        rng.integers(0, 2, 2_000) * 0.1,
+    ]
     for stream in streams:
         detector = ADWIN(clock=1, grace_period=1, min_window_length=1, max_buckets=2)
         looped = [i for i, x in enumerate(stream) if detector.update(x).drift_detected]
-        assert ADWIN(clock=1, grace_period=1, min_window_length=1, max_buckets=2).update_many(stream).tolist() == looped
+        assert (
+            ADWIN(clock=1, grace_period=1, min_window_length=1, max_buckets=2)
+            .update_many(stream)
+            .tolist()
+            == looped
+        )
 
 
 def test_page_hinkley_update_many_matches_the_loop_and_is_not_slower() -> None:
-    stream = np.random.default_rng(0).lognormal(sigma=2.0, size=200_000)  # an alarm every ~36 values
+    stream = np.random.default_rng(0).lognormal(
+        sigma=2.0, size=200_000
+    )  # an alarm every ~36 values
     values = stream.tolist()
 
     def loop() -> list[int]:
@@ -288,7 +341,9 @@ def test_page_hinkley_update_many_matches_the_loop_and_is_not_slower() -> None:
             run()
             best = min(best, time.perf_counter() - start)
         timings[name] = best
-    print(f"\nPage-Hinkley, {len(loop())} alarms: loop {timings['loop']:.3f} s, update_many {timings['many']:.3f} s")
+    print(
+        f"\nPage-Hinkley, {len(loop())} alarms: loop {timings['loop']:.3f} s, update_many {timings['many']:.3f} s"
+    )
     assert timings["many"] <= timings["loop"]
     sparse = np.random.default_rng(1).lognormal(sigma=1.0, size=100_000)
     detector = PageHinkley()
@@ -319,7 +374,9 @@ def test_infinite_values_are_counted_not_hidden(tail) -> None:
     assert (row.nonfinite_reference, row.nonfinite_current, row.missing_current) == (0, 110, 0.0)
     finite = window["x0"].to_numpy()
     expected = stats.ks_2samp(long_tail.reference()["x0"], finite[np.isfinite(finite)])
-    assert row.result.score == pytest.approx(expected.statistic, rel=1e-9)  # KS of the finite values
+    assert row.result.score == pytest.approx(
+        expected.statistic, rel=1e-9
+    )  # KS of the finite values
 
 
 def test_new_category_constant_is_not_a_reference_level() -> None:
