@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
@@ -381,3 +383,30 @@ def test_infinite_values_are_counted_not_hidden(tail) -> None:
 
 def test_new_category_constant_is_not_a_reference_level() -> None:
     assert NEW_CATEGORY not in set(LongTail(5_000).names)
+
+
+# --- invariants of pooling -------------------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(
+    st.lists(st.integers(0, 2_000), min_size=3, max_size=30),
+    st.lists(st.integers(0, 300), min_size=3, max_size=30),
+    st.booleans(),
+)
+def test_pooling_keeps_totals_and_cochrans_rule(ref: list[int], cur: list[int], categorical: bool) -> None:
+    size = min(len(ref), len(cur))
+    ref_counts, cur_counts = np.array(ref[:size], float), np.array(cur[:size], float)
+    ref_counts[0] += 1
+    cur_counts[-1] += 1
+    unseen = size - 1 if categorical else None
+    pooled = pool_table(ref_counts, cur_counts, unseen)
+    assert pooled.ref.sum() == ref_counts.sum() and pooled.cur.sum() == cur_counts.sum()
+    if pooled.ref.size >= 2:
+        assert np.all(pooled.cur.sum() * pooled.ref / pooled.ref.sum() >= MIN_EXPECTED)
+    data = FeatureData("categorical", ref_counts, cur_counts, unseen_bin=unseen, expected_unseen=0.01)
+    result = REGISTRY["chisquare"].score(data)
+    assert result.p_value is None or 0.0 <= result.p_value <= 1.0
+    assert 0.0 <= result.score <= 1.0 + 1e-12
+    if categorical:
+        assert result.novelty_p_value is None or 0.0 <= result.novelty_p_value <= 1.0
