@@ -42,7 +42,8 @@ class FeatureData:
     ref_counts, cur_counts
         Counts per bin. Numeric features use the baseline's quantile bins (open at
         both ends); categorical features use the baseline's top-k categories, then
-        "other known", then "unseen" (whose reference count is zero). Missing values
+        "other known", then "unseen" (outside the baseline's stored category list;
+        zero in the reference unless that list was capped). Missing values
         are not counted here. Multivariate data passes empty arrays.
     ref_sample, cur_sample
         Bounded samples of raw values (numeric only), missing values removed. For
