@@ -289,15 +289,17 @@ def quality_alerts(ctx: Context) -> list[AlertSpec]:
             group="driftd-quality",
             severity="warning",
             scope="feature",
-            expr=f"driftd_feature_unseen_ratio > {options.unseen_ratio:g}",
+            # The excess over the baseline's Good-Turing expectation: a long-tailed
+            # category's usual trickle of new values does not page.
+            expr=f"driftd_feature_unseen_excess_ratio > {options.unseen_ratio:g}",
             summary="A categorical feature carries values never seen in the baseline",
             describe=lambda r: (
                 f"{r.value()} of the values of {where(r, feature=True)} were never seen in the "
-                f"baseline (alert above {options.unseen_ratio:g})."
+                f"baseline, beyond the share its long tail predicts (alert above {options.unseen_ratio:g})."
             ),
             cases=(
                 Case(
-                    series=(Series(sel("driftd_feature_unseen_ratio", feature), 0.2, 0.0),),
+                    series=(Series(sel("driftd_feature_unseen_excess_ratio", feature), 0.2, 0.0),),
                     labels=feature,
                     value=0.2,
                     window_end=ctx.window_end,

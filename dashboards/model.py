@@ -216,11 +216,11 @@ def model_dashboard(ctx: DashboardContext) -> dash.Dashboard:
         ))
         .with_panel(p.timeseries(
             "Unseen categories",
-            "Share of a categorical feature's values never seen in the baseline; the alert "
-            f"fires above {th.unseen_ratio:g}.",
-            [p.query(f"max by (feature) (driftd_feature_unseen_ratio{{{FEATURES}}})",
+            "Share of a categorical feature's values never seen in the baseline, minus the share "
+            f"its long tail predicts (Good-Turing); the alert fires above {th.unseen_ratio:g}.",
+            [p.query(f"max by (feature) (driftd_feature_unseen_excess_ratio{{{FEATURES}}})",
                      "{{feature}}")],
-            unit=units.PercentUnit, min_value=0, thresholds=p.above(th.unseen_ratio),
+            unit=units.PercentUnit, thresholds=p.above(th.unseen_ratio),
             data_links=[app_feature], links=[runbook["DriftdUnseenCategories"]],
         ))
     )

@@ -22,6 +22,9 @@ DEFAULT_MAX_EFFECTIVE_N = 10_000
 # Sample-based methods score NaN ("not enough data") with fewer finite values than this
 # on either side: a handful of stray events must not decide a feature's drift.
 MIN_SAMPLE_SIZE = 10
+# Cochran (1954): expected counts of at least 5 per cell for a chi-square p-value;
+# sparser bins are pooled (detectors/pooling.py).
+MIN_EXPECTED = 5.0
 
 
 class DetectorError(ValueError):
@@ -39,7 +42,8 @@ class FeatureData:
     ref_counts, cur_counts
         Counts per bin. Numeric features use the baseline's quantile bins (open at
         both ends); categorical features use the baseline's top-k categories, then
-        "other known", then "unseen" (whose reference count is zero). Missing values
+        "other known", then "unseen" (outside the baseline's stored category list;
+        zero in the reference unless that list was capped). Missing values
         are not counted here. Multivariate data passes empty arrays.
     ref_sample, cur_sample
         Bounded samples of raw values (numeric only), missing values removed. For
@@ -57,6 +61,17 @@ class FeatureData:
         Count-based p-values treat the comparison as worth at most this many
         independent observations (effective size ``n_ref n_cur / (n_ref + n_cur)``);
         ``None`` uses the counts as they are.
+    expected_unseen
+        Categorical only: the share of values a window from the reference's own
+        distribution is expected to put in the "unseen" bin (reference mass outside
+        the stored category list plus the Good–Turing estimate of never-seen mass;
+        :attr:`monitor.baseline.FeatureProfile.unseen_estimate`). ``None`` (baselines
+        built before the estimate existed) counts as 0.
+    min_expected
+        Cochran's rule for count-based statistics (:mod:`detectors.pooling`): bins
+        whose expected window count ``n_window * p_ref`` is below this are pooled,
+        and on categorical tables "other known" joins "unseen". ``None`` scores the
+        raw table, as scipy, Evidently and NannyML do (kept for comparisons with them).
     """
 
     kind: FeatureKind
@@ -68,14 +83,30 @@ class FeatureData:
     unseen_bin: int | None = None
     exact: bool = False
     max_effective_n: int | None = DEFAULT_MAX_EFFECTIVE_N
+    expected_unseen: float | None = None
+    min_expected: float | None = MIN_EXPECTED
 
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """What a method's scoring hook returns: an effect size and, for tests, a p-value."""
+    """What a method's scoring hook returns: an effect size and, for tests, a p-value.
+
+    Homogeneity tests on categorical tables also report the novelty signal
+    (:func:`detectors.unseen.novelty`): the window's unseen share in excess of the
+    expected share, and the one-sided p-value of that excess.
+    """
 
     score: float
     p_value: float | None = None
+    novelty: float | None = None
+    novelty_p_value: float | None = None
+
+    def result(self, method: str, feature: str, threshold: float) -> DriftResult:
+        """The undecided :class:`DriftResult` of this score (``decide`` sets ``drifted``)."""
+        return DriftResult(
+            method, feature, self.score, self.p_value, threshold, False,
+            novelty=self.novelty, novelty_p_value=self.novelty_p_value,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +119,12 @@ class DriftResult:
     p_value: float | None
     threshold: float
     drifted: bool
+    # Categorical homogeneity tests: the novelty signal beside the main score
+    # (excess unseen share and its p-value; see detectors/unseen.py). A feature is
+    # flagged when either the main test or the novelty test passes.
+    novelty: float | None = None
+    novelty_p_value: float | None = None
+    novelty_threshold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,21 @@ Two choices keep a large window from flagging a negligible change:
   cap, so the cap never hides a relevant shift; it stops p-values from sinking
   towards zero with traffic alone. Scaling only the larger side instead would
   make the test conservative (it would under-count the reference's precision).
-  Below the cap the test is exactly ``scipy.stats.chi2_contingency(correction=False)``.
+  Below the cap the test is exactly ``scipy.stats.chi2_contingency(correction=False)``
+  on the pooled table (on the raw table with ``min_expected=None``).
 
-Empty bins (zero on both sides) are dropped; with fewer than two non-empty bins
-there is nothing to test.
+Sparse tables are pooled first (:mod:`detectors.pooling`): bins whose expected
+window count ``n_window * p_ref`` is below 5 (Cochran's rule) are merged, and on
+categorical tables "other known" and "unseen" always join that pooled bin, so a
+never-seen value cannot contribute ``n_ref / n_window`` to chi². The p-value is
+computed on the pooled table; Cramér's V too for categorical tables (numeric tables
+keep their quantile bins for V). Empty bins (zero on both sides) are dropped; with
+fewer than two bins left there is nothing to test.
+
+On categorical tables the result also carries the novelty signal
+(:func:`detectors.unseen.novelty`): the unseen share beyond what the baseline
+expects, with its own p-value and threshold, decided beside V in
+:func:`detectors.decision.decide`.
 
 >>> import numpy as np
 >>> from detectors.base import FeatureData
@@ -40,6 +51,8 @@ import numpy as np
 from scipy import special
 
 from detectors.base import FeatureData, MethodSpec, Score
+from detectors.pooling import pool_table, pooled_counts
+from detectors.unseen import novelty
 
 __all__ = ["SPEC", "chi2_statistic", "chisquare"]
 
@@ -52,20 +65,37 @@ def chi2_statistic(table: np.ndarray) -> tuple[float, int]:
     return float(np.sum((table - expected) ** 2 / expected)), table.shape[1] - 1
 
 
+def _cramers_v(ref: np.ndarray, cur: np.ndarray) -> float:
+    keep = (ref + cur) > 0
+    p, q = ref[keep] / ref.sum(), cur[keep] / cur.sum()
+    return float(np.sqrt(0.5 * np.sum((p - q) ** 2 / (p + q))))
+
+
 def chisquare(data: FeatureData) -> Score:
-    """Balanced Cramér's V (effect size) and the chi-square p-value on capped counts."""
-    table = np.vstack([data.ref_counts, data.cur_counts]).astype(np.float64)
+    """Balanced Cramér's V (effect size) and the chi-square p-value on pooled, capped counts."""
+    ref = np.asarray(data.ref_counts, dtype=np.float64)
+    cur = np.asarray(data.cur_counts, dtype=np.float64)
+    extra = {}
+    if data.unseen_bin is not None:
+        excess, p_novel = novelty(data)
+        extra = {"novelty": excess, "novelty_p_value": p_novel}
+    if ref.sum() <= 0 or cur.sum() <= 0:
+        return Score(float("nan"), None, **extra)
+    cramers_v = _cramers_v(*pooled_counts(data))
+    if data.min_expected is None:
+        table = np.vstack([ref, cur])
+    else:
+        pooled = pool_table(ref, cur, data.unseen_bin, data.min_expected)
+        table = np.vstack([pooled.ref, pooled.cur])
     table = table[:, table.sum(axis=0) > 0]
-    totals = table.sum(axis=1)
-    if table.shape[1] < 2 or np.any(totals <= 0):
-        return Score(0.0 if table.shape[1] == 1 else float("nan"), None)
-    p, q = table[0] / totals[0], table[1] / totals[1]
-    cramers_v = float(np.sqrt(0.5 * np.sum((p - q) ** 2 / (p + q))))
+    if table.shape[1] < 2:
+        return Score(cramers_v, None, **extra)
     chi2, dof = chi2_statistic(table)
+    totals = table.sum(axis=1)
     effective_n = totals[0] * totals[1] / (totals[0] + totals[1])
     if data.max_effective_n is not None and effective_n > data.max_effective_n:
         chi2 *= data.max_effective_n / effective_n
-    return Score(cramers_v, float(special.chdtrc(dof, chi2)))
+    return Score(cramers_v, float(special.chdtrc(dof, chi2)), **extra)
 
 
 SPEC = MethodSpec(
@@ -77,6 +107,7 @@ SPEC = MethodSpec(
     source="Cohen (1988), Statistical Power Analysis: Cramér's V (w) of 0.1 is a small effect",
     description="Chi-square homogeneity test over bins; score is Cramér's V of the balanced table",
     score=chisquare,
-    test="Pearson chi-square on the 2 x k table, effective size n_ref n_cur / (n_ref + n_cur) capped at max_effective_n",
+    test="Pearson chi-square on the 2 x k table pooled to expected counts >= 5 (Cochran), "
+    "effective size n_ref n_cur / (n_ref + n_cur) capped at max_effective_n; categorical: plus the novelty test",
     score_range=(0.0, 1.0),
 )

@@ -41,17 +41,39 @@ def adjust_p_values(p_values: Sequence[float], correction: str) -> np.ndarray:
     raise ValueError(f"correction must be one of bonferroni, bh, none; got {correction!r}")
 
 
-def decide(results: Sequence[DriftResult], correction: str = "bh", alpha: float = 0.05) -> list[DriftResult]:
-    """Flag each result: effect size past its threshold and corrected p-value below ``alpha``."""
-    with_p = [i for i, r in enumerate(results) if r.p_value is not None and np.isfinite(r.p_value)]
-    adjusted = dict(zip(with_p, adjust_p_values([results[i].p_value for i in with_p], correction)))
+def decide(
+    results: Sequence[DriftResult], correction: str = "bh", alpha: float = 0.05, novelty_threshold: float | None = None
+) -> list[DriftResult]:
+    """Flag each result: effect size past its threshold and corrected p-value below ``alpha``.
+
+    Results that carry a novelty signal (categorical homogeneity tests) are also
+    flagged when the excess unseen share reaches ``novelty_threshold`` (default: the
+    ``unseen_share`` method's threshold) and its p-value, corrected in the same family
+    as every other p-value, is below ``alpha``.
+    """
+    if novelty_threshold is None:
+        novelty_threshold = REGISTRY["unseen_share"].default_threshold
+    family = [(i, False) for i, r in enumerate(results) if r.p_value is not None and np.isfinite(r.p_value)]
+    family += [
+        (i, True) for i, r in enumerate(results)
+        if r.novelty is not None and r.novelty_p_value is not None and np.isfinite(r.novelty_p_value)
+    ]
+    raw = [results[i].novelty_p_value if novel else results[i].p_value for i, novel in family]
+    adjusted = dict(zip(family, adjust_p_values(raw, correction)))
     decided = []
     for i, result in enumerate(results):
         spec = REGISTRY[result.method]
         drifted = spec.passes(result.score, result.threshold)
-        if i in adjusted:
-            drifted = drifted and adjusted[i] < alpha
-        decided.append(replace(result, drifted=bool(drifted)))
+        if (i, False) in adjusted:
+            drifted = drifted and adjusted[(i, False)] < alpha
+        update: dict = {}
+        if result.novelty is not None:
+            novel = bool(np.isfinite(result.novelty) and result.novelty >= novelty_threshold)
+            if (i, True) in adjusted:
+                novel = novel and adjusted[(i, True)] < alpha
+            drifted = drifted or novel
+            update["novelty_threshold"] = float(novelty_threshold)
+        decided.append(replace(result, drifted=bool(drifted), **update))
     return decided
 
 

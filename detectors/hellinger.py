@@ -3,6 +3,9 @@
 ``H(p, q) = sqrt(1 - Σ sqrt(p_i q_i)) = ‖sqrt(p) - sqrt(q)‖₂ / sqrt(2)``, in [0, 1].
 NannyML computes the second form, Evidently the first (on its own bins).
 
+Categorical tables are pooled first (:mod:`detectors.pooling`): sparse bins,
+"other known" and "unseen" merge, so a bin with reference share 0 cannot dominate.
+
 >>> import numpy as np
 >>> from detectors.base import FeatureData
 >>> data = FeatureData("categorical", np.array([50, 50, 0]), np.array([25, 75, 0]))
@@ -16,13 +19,14 @@ import numpy as np
 
 from detectors._util import shares
 from detectors.base import FeatureData, MethodSpec, Score
+from detectors.pooling import pooled_counts
 
 __all__ = ["SPEC", "hellinger"]
 
 
 def hellinger(data: FeatureData) -> Score:
     """Hellinger distance of the reference and window bin shares."""
-    p, q = shares(data.ref_counts), shares(data.cur_counts)
+    p, q = (shares(counts) for counts in pooled_counts(data))
     if p is None or q is None:
         return Score(float("nan"))
     difference = np.sqrt(p) - np.sqrt(q)

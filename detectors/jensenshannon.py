@@ -6,6 +6,9 @@ smoothing is needed. This is scipy's ``jensenshannon(p, q, base=2)`` and NannyML
 definition. Evidently uses the natural log: its value is this one times
 ``sqrt(ln 2) ≈ 0.8326``.
 
+Categorical tables are pooled first (:mod:`detectors.pooling`): sparse bins,
+"other known" and "unseen" merge, so a bin with reference share 0 cannot dominate.
+
 >>> import numpy as np
 >>> from detectors.base import FeatureData
 >>> data = FeatureData("categorical", np.array([50, 50, 0]), np.array([0, 50, 50]))
@@ -19,6 +22,7 @@ import numpy as np
 
 from detectors._util import shares
 from detectors.base import FeatureData, MethodSpec, Score
+from detectors.pooling import pooled_counts
 
 __all__ = ["SPEC", "jensenshannon"]
 
@@ -30,7 +34,7 @@ def _kl_to_mixture(p: np.ndarray, mixture: np.ndarray) -> float:
 
 def jensenshannon(data: FeatureData) -> Score:
     """Base-2 Jensen–Shannon distance of the reference and window bin shares."""
-    p, q = shares(data.ref_counts), shares(data.cur_counts)
+    p, q = (shares(counts) for counts in pooled_counts(data))
     if p is None or q is None:
         return Score(float("nan"))
     mixture = (p + q) / 2.0

@@ -8,6 +8,9 @@ Numeric features use the baseline's quantile bins (10 by default), not
 Evidently's Sturges bins on the pooled data, so values differ from Evidently's on
 raw numbers while the formula is the same.
 
+Categorical tables are pooled first (:mod:`detectors.pooling`): sparse bins,
+"other known" and "unseen" merge, so a bin with reference share 0 cannot dominate.
+
 >>> import numpy as np
 >>> from detectors.base import FeatureData
 >>> data = FeatureData("numeric", np.array([50, 50]), np.array([40, 60]))
@@ -21,16 +24,18 @@ import numpy as np
 
 from detectors._util import proportions
 from detectors.base import FeatureData, MethodSpec, Score
+from detectors.pooling import pooled_counts
 
 __all__ = ["SPEC", "psi"]
 
 
 def psi(data: FeatureData) -> Score:
     """PSI = sum((cur - ref) * ln(cur / ref)) over bins, proportions floored at 1e-4."""
-    if np.sum(data.ref_counts) <= 0 or np.sum(data.cur_counts) <= 0:
+    ref_counts, cur_counts = pooled_counts(data)
+    if np.sum(ref_counts) <= 0 or np.sum(cur_counts) <= 0:
         return Score(float("nan"))
-    ref = proportions(data.ref_counts)
-    cur = proportions(data.cur_counts)
+    ref = proportions(ref_counts)
+    cur = proportions(cur_counts)
     return Score(float(np.sum((cur - ref) * np.log(cur / ref))))
 
 

@@ -80,7 +80,8 @@ def wasserstein_many(data: Sequence[FeatureData]) -> list[Score]:
     results: list[Score | None] = [None] * len(data)
     groups, refs, curs = group_samples(data)
     for (n, m), members in groups.items():
-        if len(members) < 2:
+        # Too few values: the one-feature path answers "not enough data" (NaN).
+        if len(members) < 2 or min(n, m) < MIN_SAMPLE_SIZE:
             continue
         ref_rows = np.stack([refs[i] for i in members])
         cur_rows = np.sort(np.stack([curs[i] for i in members]), axis=1)

@@ -10,8 +10,11 @@ and, when known, global feature importances.
 Bins of a numeric feature are open at both ends: with interior edges
 ``e_1 < ... < e_{B-1}`` a value ``x`` falls in bin ``searchsorted(edges, x,
 side="right")``. Bins of a categorical feature are the top-k categories, then
-"other known" (seen in the reference but not in the top-k), then "unseen" (never
-seen in the reference; reference count zero).
+"other known" (in the stored list of at most ``max_known`` categories, not in the
+top-k), then "unseen" (outside the stored list: in the reference, the categories
+beyond the list; in a window also every value the reference never saw). Windows
+bin the same way, so each bin means the same on both sides; the expected unseen
+share of a window is estimated by Good–Turing (``unseen_estimate``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +33,7 @@ import pandas as pd
 from detectors.calibration import reference_calibration
 from detectors.performance import reference_performance
 from detectors.score_bins import ScoreBins
+from detectors.unseen import unseen_estimate
 
 __all__ = [
     "Baseline",
@@ -39,7 +43,6 @@ __all__ = [
     "category_strings",
     "load_baseline",
     "profile_column",
-    "read_table",
 ]
 
 FORMAT_VERSION = 1
@@ -68,6 +71,9 @@ class FeatureProfile:
     std: float = float("nan")
     minimum: float = float("nan")
     maximum: float = float("nan")
+    # Categorical: expected share of the "unseen" bin with no drift (Good-Turing,
+    # detectors.unseen.unseen_estimate); None in baselines built before it existed.
+    unseen_estimate: float | None = None
 
     @property
     def n_bins(self) -> int:
@@ -99,6 +105,7 @@ class FeatureProfile:
             "std": _json_float(self.std),
             "min": _json_float(self.minimum),
             "max": _json_float(self.maximum),
+            **({} if self.unseen_estimate is None else {"unseen_estimate": self.unseen_estimate}),
         }
 
     @classmethod
@@ -117,6 +124,7 @@ class FeatureProfile:
             std=_float(data.get("std")),
             minimum=_float(data.get("min")),
             maximum=_float(data.get("max")),
+            unseen_estimate=None if data.get("unseen_estimate") is None else float(data["unseen_estimate"]),
         )
 
 
@@ -147,7 +155,7 @@ class Baseline:
     reference_rows: dict[str, list[Any]] = field(default_factory=dict)
     # Interior score-bin edges for ROC AUC (detectors.score_bins); None: the 0.001 grid.
     score_edges: np.ndarray | None = None
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     source: str = ""
 
     @property
@@ -245,19 +253,6 @@ def load_baseline(path: str | Path) -> Baseline:
         raise BaselineError(f"baseline {path} is malformed: {exc}") from exc
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a Parquet or CSV file into a DataFrame, with a clear error for other formats."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise BaselineError(f"data file {path} does not exist")
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix in (".csv", ".gz") or path.name.endswith(".csv.gz"):
-        return pd.read_csv(path)
-    raise BaselineError(f"{path}: unsupported format {suffix!r}; use .parquet or .csv")
-
-
 def _is_categorical(series: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
         return True
@@ -308,10 +303,12 @@ def profile_column(
     known = [str(c) for c in frequencies.index[:max_known]]
     counts = np.zeros(len(categories) + 2)
     counts[: len(categories)] = frequencies.to_numpy()[: len(categories)]
-    counts[len(categories)] = frequencies.to_numpy()[len(categories):].sum()
+    counts[len(categories)] = frequencies.to_numpy()[len(categories):len(known)].sum()
+    counts[len(categories) + 1] = frequencies.to_numpy()[len(known):].sum()
     return FeatureProfile(
         name=name, kind="categorical", n=n, missing_ratio=missing / n if n else 0.0,
         counts=counts, categories=categories, known_categories=known,
+        unseen_estimate=unseen_estimate(frequencies.to_numpy(), len(known)),
     )
 
 

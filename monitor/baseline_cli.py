@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from monitor.baseline import BaselineError, build_baseline, load_baseline, read_table
+from monitor.baseline import BaselineError, build_baseline, load_baseline
 from monitor.baseline_checks import training_fit_warnings
+from monitor.tables import read_table
 
 app = typer.Typer(no_args_is_help=True)
 

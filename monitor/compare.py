@@ -43,8 +43,8 @@ from monitor.baseline import (
     build_baseline,
     category_strings,
     profile_column,
-    read_table,
 )
+from monitor.tables import read_table
 
 __all__ = ["Comparison", "FeatureRow", "compare", "run_comparison", "to_json"]
 
@@ -65,6 +65,10 @@ class FeatureRow:
     corrected_p_value: float | None
     missing_reference: float
     missing_current: float
+    # ±inf values of a numeric column: excluded from bins and samples (as missing
+    # values are) and counted here so that they stay visible (a data-quality signal).
+    nonfinite_reference: int = 0
+    nonfinite_current: int = 0
 
 
 @dataclass(slots=True)
@@ -200,23 +204,25 @@ def run_comparison(
             profile.kind, profile.counts, counts,
             ref_sample=profile.sample if profile.kind == "numeric" else None,
             cur_sample=values, ref_std=profile.std if profile.kind == "numeric" else None,
-            unseen_bin=profile.unseen_bin, exact=True,
+            unseen_bin=profile.unseen_bin, exact=True, expected_unseen=profile.unseen_estimate,
         )
         # Numbers that do not parse count as missing, so a column of strings is not "complete".
         present = len(values) if values is not None else int(cur_column.notna().sum())
-        missing_current = 1.0 - present / len(cur_column)
+        infinite = (_infinite(reference[columns[name]]), _infinite(cur_column)) if profile.kind == "numeric" else (0, 0)
+        missing_current = 1.0 - (present + infinite[1]) / len(cur_column)
         for method in _methods_for(profile, requested, reference[columns[name]]):
             spec = REGISTRY[method]
             score = spec.score(data)
-            result = DriftResult(method, name, score.score, score.p_value, spec.default_threshold, False)
-            by_method.setdefault(method, []).append((profile.kind, result, profile.missing_ratio, missing_current))
+            result = score.result(method, name, spec.default_threshold)
+            entry = (profile.kind, result, profile.missing_ratio, missing_current, *infinite)
+            by_method.setdefault(method, []).append(entry)
     for method, entries in by_method.items():
         decided = decide([e[1] for e in entries], correction=correction, alpha=alpha)
         with_p = [i for i, r in enumerate(decided) if r.p_value is not None and math.isfinite(r.p_value)]
         adjusted = dict(zip(with_p, adjust_p_values([decided[i].p_value for i in with_p], correction)))
-        for i, ((kind, _, missing_ref, missing_cur), result) in enumerate(zip(entries, decided)):
+        for i, ((kind, _, missing_ref, missing_cur, inf_ref, inf_cur), result) in enumerate(zip(entries, decided)):
             corrected = float(adjusted[i]) if i in adjusted else None
-            comparison.rows.append(FeatureRow(result, kind, corrected, missing_ref, missing_cur))
+            comparison.rows.append(FeatureRow(result, kind, corrected, missing_ref, missing_cur, inf_ref, inf_cur))
     order = {name: i for i, name in enumerate(profiles)}
     comparison.rows.sort(key=lambda r: (order[r.result.feature], r.result.method))
     joint = [m for m in requested if m in MULTIVARIATE_METHODS]
@@ -225,6 +231,11 @@ def run_comparison(
     for method in joint:
         comparison.multivariate.append(_multivariate(method, reference, current, baseline.numeric_names, alpha))
     return comparison
+
+
+def _infinite(column: pd.Series) -> int:
+    """How many values of a column are ±inf (NaN and unparsable values are missing, not counted)."""
+    return int(np.isinf(pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)).sum())
 
 
 def _multivariate(method: str, reference: pd.DataFrame, current: pd.DataFrame, names: list[str], alpha: float) -> DriftResult:
@@ -268,6 +279,10 @@ def to_json(comparison: Comparison) -> bytes:
                 "drifted": row.result.drifted,
                 "missing_reference": row.missing_reference,
                 "missing_current": row.missing_current,
+                "nonfinite_reference": row.nonfinite_reference,
+                "nonfinite_current": row.nonfinite_current,
+                "novelty": _number(row.result.novelty),
+                "novelty_p_value": _number(row.result.novelty_p_value),
             }
             for row in comparison.rows
         ],

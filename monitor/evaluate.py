@@ -79,7 +79,7 @@ def _score_all(items: list[tuple[str, str, float, FeatureData]]) -> list[DriftRe
         scores = REGISTRY[method].score_all([items[i][3] for i in members])
         for i, score in zip(members, scores):
             name, _, threshold, _ = items[i]
-            results[i] = DriftResult(method, name, score.score, score.p_value, threshold, False)
+            results[i] = score.result(method, name, threshold)
     return results  # type: ignore[return-value]
 
 
@@ -110,6 +110,7 @@ def evaluate_window(
         lo, hi = layout.numeric_offsets[j], layout.numeric_offsets[j + 1]
         counts = aggregate.numeric_counts[lo:hi]
         report.missing_ratio[name] = float(aggregate.numeric_missing[j] / aggregate.n)
+        report.nonfinite_ratio[name] = float(aggregate.numeric_nonfinite[j] / aggregate.n)
         report.baseline_missing_ratio[name] = profile.missing_ratio
         report.feature_counts[name] = counts.tolist()
         report.feature_kinds[name] = "numeric"
@@ -128,19 +129,24 @@ def evaluate_window(
         report.missing_ratio[name] = float(aggregate.categorical_missing[j] / aggregate.n)
         report.baseline_missing_ratio[name] = profile.missing_ratio
         report.unseen_ratio[name] = float(counts[-1] / seen) if seen else 0.0
+        report.unseen_expected_ratio[name] = float(profile.unseen_estimate or 0.0)
         report.feature_counts[name] = counts.tolist()
         report.feature_kinds[name] = "categorical"
         if aggregate.n < min_events:
             continue
         method, threshold = method_for(profile, drift, model)
-        data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin)
+        data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin,
+                           expected_unseen=profile.unseen_estimate)
         raw.append((name, method, threshold, data))
-    report.features = decide(_score_all(raw), correction=drift.correction, alpha=drift.alpha)
+    novelty_threshold = drift.thresholds.get("unseen_share")
+    report.features = decide(_score_all(raw), correction=drift.correction, alpha=drift.alpha,
+                             novelty_threshold=novelty_threshold)
     report.drift_share = drift_share(report.features)
     report.drift_score = weighted_drift_score(report.features, baseline.importances)
     report.model_drifted = bool(report.features) and report.drift_share >= drift.drift_share_threshold
     if aggregate.n >= min_events:
-        report.prediction = decide(_output_drift(aggregate, layout, drift, model, n_numeric), correction="none", alpha=drift.alpha)
+        report.prediction = decide(_output_drift(aggregate, layout, drift, model, n_numeric), correction="none",
+                                   alpha=drift.alpha, novelty_threshold=novelty_threshold)
         if drift.multivariate_method != "none" and n_numeric >= 2 and layout.reference_matrix is not None:
             report.multivariate = [
                 evaluate_multivariate(
@@ -164,7 +170,8 @@ def _output_drift(
             data = FeatureData("numeric", prediction.counts, aggregate.prediction_counts, prediction.sample,
                                _finite_column(aggregate.sample, n_numeric), prediction.std)
         else:
-            data = FeatureData("categorical", prediction.counts, aggregate.prediction_counts, unseen_bin=prediction.unseen_bin)
+            data = FeatureData("categorical", prediction.counts, aggregate.prediction_counts,
+                               unseen_bin=prediction.unseen_bin, expected_unseen=prediction.unseen_estimate)
         results.append((PREDICTION, method, threshold, data))
     score = baseline.score
     if score is not None and aggregate.score_counts.sum() > 0:

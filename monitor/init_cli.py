@@ -127,8 +127,9 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing configuration and baseline.")] = False,
 ) -> None:
     """Write driftd.yaml for your model and build its baseline from training data."""
-    from monitor.baseline import BaselineError, build_baseline, read_table
+    from monitor.baseline import BaselineError, build_baseline
     from monitor.config import ConfigError, load_settings
+    from monitor.tables import read_table
 
     if out.exists() and not force:
         typer.echo(f"error: {out} exists; pass --force to overwrite it", err=True)

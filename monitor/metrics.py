@@ -318,6 +318,12 @@ class WindowCollector(Collector):
         missing = family("driftd_feature_missing_ratio", "Share of missing values of a feature.", key_labels + ["feature"])
         missing_base = family("driftd_feature_missing_baseline_ratio", "Baseline share of missing values of a feature.", key_labels + ["feature"])
         unseen = family("driftd_feature_unseen_ratio", "Share of values of a categorical feature unseen in the baseline.", key_labels + ["feature"])
+        unseen_excess = family(
+            "driftd_feature_unseen_excess_ratio",
+            "Unseen share of a categorical feature minus the share the baseline expects (Good-Turing).",
+            key_labels + ["feature"],
+        )
+        nonfinite = family("driftd_feature_nonfinite_ratio", "Share of values of a numeric feature that were +inf or -inf.", key_labels + ["feature"])
         events = family("driftd_window_events", "Events in the last closed window.", key_labels)
         window_end = family("driftd_window_end_timestamp_seconds", "Event-time end of the last closed window.", key_labels)
         coverage = family("driftd_label_coverage_ratio", "Share of the window's predictions whose label has arrived.", key_labels)
@@ -363,9 +369,12 @@ class WindowCollector(Collector):
                     if _finite(result.score):
                         fam_score.add_metric(key + [result.method], result.score)
                     fam_flag.add_metric(key + [result.method], float(result.drifted))
-            for fam, ratios in ((missing, report.missing_ratio), (missing_base, report.baseline_missing_ratio), (unseen, report.unseen_ratio)):
+            for fam, ratios in ((missing, report.missing_ratio), (missing_base, report.baseline_missing_ratio),
+                                (unseen, report.unseen_ratio), (nonfinite, report.nonfinite_ratio)):
                 for feature, value in ratios.items():
                     fam.add_metric(key + [feature], value)
+            for feature, value in report.unseen_ratio.items():
+                unseen_excess.add_metric(key + [feature], value - report.unseen_expected_ratio.get(feature, 0.0))
             coverage.add_metric(key, (labelled or report).label_coverage)
             for metric, value in (labelled.performance if labelled else {}).items():
                 for fam, number in zip((perf, perf_lower, perf_upper, perf_error), value):
@@ -392,7 +401,7 @@ class WindowCollector(Collector):
 
         yield from (
             score, p_value, threshold, drifted, pred_score, pred_drifted, label_score,
-            label_drifted, multi_score, multi_drifted, share, weighted, model_drifted, missing, missing_base, unseen,
+            label_drifted, multi_score, multi_drifted, share, weighted, model_drifted, missing, missing_base, unseen, unseen_excess, nonfinite,
             events, window_end, coverage, perf, perf_lower, perf_upper, perf_error, perf_base, estimated,
             *calib.values(), *calib_base.values(), ndcg, attr_drifted, attr_change,
         )

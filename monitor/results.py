@@ -74,6 +74,10 @@ class WindowReport:
     missing_ratio: dict[str, float] = field(default_factory=dict)
     baseline_missing_ratio: dict[str, float] = field(default_factory=dict)
     unseen_ratio: dict[str, float] = field(default_factory=dict)
+    # Expected unseen share with no drift (the baseline's Good-Turing estimate; 0 when unknown).
+    unseen_expected_ratio: dict[str, float] = field(default_factory=dict)
+    # Share of a numeric feature's values that were ±inf (not binned, not missing).
+    nonfinite_ratio: dict[str, float] = field(default_factory=dict)
     # Window counts per baseline bin and the kind of each feature (for the store and app).
     feature_counts: dict[str, list[int]] = field(default_factory=dict)
     feature_kinds: dict[str, str] = field(default_factory=dict)

@@ -196,8 +196,9 @@ class Layout:
         n = len(batch)
         num_bins = self._numeric_bins(numeric)
         num_missing = np.isnan(numeric)
+        num_infinite = np.isinf(numeric)  # counted on their own (a data-quality signal), never binned
         num_bins += self.numeric_offsets[:-1]
-        num_bins[num_missing] = -1
+        num_bins[num_missing | num_infinite] = -1
         cat_bins = np.empty((n, len(self.categorical)), dtype=np.int64)
         for j, coder in enumerate(self.categorical):
             bins = coder.bins(batch.categorical[:, j])
@@ -220,7 +221,8 @@ class Layout:
             score_bins = np.full(n, -1)
         sample_rows = np.column_stack([numeric, prediction_values, scores]) if n else np.empty((0, numeric.shape[1] + 2))
         return BinnedBatch(
-            numeric=numeric, numeric_bins=num_bins, numeric_missing=num_missing,
+            numeric=numeric, numeric_bins=num_bins, numeric_missing=num_missing | num_infinite,
+            numeric_infinite=num_infinite,
             categorical_bins=cat_bins, prediction_bins=prediction_bins, score_bins=score_bins,
             sample_rows=sample_rows, keys=sample_keys(batch.offsets), event_times=batch.event_times,
         )
@@ -230,7 +232,8 @@ class Layout:
 class BinnedBatch:
     numeric: np.ndarray
     numeric_bins: np.ndarray
-    numeric_missing: np.ndarray
+    numeric_missing: np.ndarray  # NaN or ±inf: left out of sums and extremes
+    numeric_infinite: np.ndarray
     categorical_bins: np.ndarray
     prediction_bins: np.ndarray
     score_bins: np.ndarray
@@ -262,6 +265,12 @@ class WindowAggregate:
     score_counts: np.ndarray
     sample_keys: np.ndarray
     sample: np.ndarray  # rows x (numeric features + prediction + score)
+    # ±inf values per numeric feature (not binned, not missing); zeros in older checkpoints.
+    numeric_nonfinite: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.numeric_nonfinite is None:
+            self.numeric_nonfinite = np.zeros(len(self.numeric_missing), dtype=np.int64)
 
     def add(self, binned: BinnedBatch, rows: np.ndarray | slice, sample_size: int) -> None:
         """Fold rows of a binned batch into this aggregate."""
@@ -274,7 +283,9 @@ class WindowAggregate:
         self.end = max(self.end, float(times.max()))
         self.numeric_counts += _bincount(binned.numeric_bins[rows], len(self.numeric_counts))
         missing = binned.numeric_missing[rows]
-        self.numeric_missing += missing.sum(axis=0)
+        infinite = binned.numeric_infinite[rows]
+        self.numeric_missing += missing.sum(axis=0) - infinite.sum(axis=0)
+        self.numeric_nonfinite += infinite.sum(axis=0)
         if numeric.shape[1]:
             clean = np.where(missing, 0.0, numeric)
             self.numeric_sum += clean.sum(axis=0)
@@ -310,6 +321,7 @@ class WindowAggregate:
             end=max(self.end, other.end),
             numeric_counts=self.numeric_counts + other.numeric_counts,
             numeric_missing=self.numeric_missing + other.numeric_missing,
+            numeric_nonfinite=self.numeric_nonfinite + other.numeric_nonfinite,
             numeric_sum=self.numeric_sum + other.numeric_sum,
             numeric_min=np.fmin(self.numeric_min, other.numeric_min),
             numeric_max=np.fmax(self.numeric_max, other.numeric_max),
@@ -326,7 +338,7 @@ class WindowAggregate:
     _ARRAYS = (
         "numeric_counts", "numeric_missing", "numeric_sum", "numeric_min", "numeric_max",
         "categorical_counts", "categorical_missing", "prediction_counts", "score_counts",
-        "sample_keys", "sample",
+        "sample_keys", "sample", "numeric_nonfinite",
     )
 
     def to_state(self) -> dict[str, object]:
@@ -341,6 +353,8 @@ class WindowAggregate:
     def from_state(cls, state: dict[str, object]) -> WindowAggregate:
         arrays = {}
         for name in cls._ARRAYS:
+            if name == "numeric_nonfinite" and name not in state:
+                continue  # checkpoints written before the count existed
             spec = state[name]
             assert isinstance(spec, dict)
             arrays[name] = np.frombuffer(bytes.fromhex(spec["data"]), dtype=np.dtype(spec["dtype"])).reshape(spec["shape"]).copy()

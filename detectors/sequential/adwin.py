@@ -49,11 +49,11 @@ class ADWIN(SequentialDetector):
     clock
         Test for a change every ``clock`` updates.
     max_buckets
-        Buckets kept per level before the two oldest merge into the next level.
+        Buckets kept per level before the two oldest merge into the next level (>= 2).
     min_window_length
         Smallest sub-window (in values) a split may leave on either side.
     grace_period
-        No test until the window holds more than this many values.
+        No test until the window holds more than this many values (>= 1).
     """
 
     name = "adwin"
@@ -69,8 +69,12 @@ class ADWIN(SequentialDetector):
         super().__init__()
         if not 0 < delta < 1:
             raise ValueError(f"ADWIN delta must be in (0, 1), got {delta!r}")
-        if clock < 1 or max_buckets < 1 or min_window_length < 1 or grace_period < 0:
-            raise ValueError("ADWIN clock, max_buckets, min_window_length must be >= 1, grace_period >= 0")
+        # The bound takes ln(ln n) of the window width, so a test needs at least two
+        # values (grace_period >= 1); compressing needs two buckets to merge.
+        for key, value, low in (("clock", clock, 1), ("max_buckets", max_buckets, 2),
+                                ("min_window_length", min_window_length, 1), ("grace_period", grace_period, 1)):
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"ADWIN {key} must be an integer >= {low}; got {value!r}")
         self.delta = delta
         self.clock = clock
         self.max_buckets = max_buckets
@@ -172,7 +176,8 @@ class ADWIN(SequentialDetector):
             # The cut bound's terms that do not depend on the split, computed once per pass
             # (same operation order as per split, so results are bit-identical).
             delta_prime = math.log(2.0 * math.log(self._width) / self.delta)
-            window_variance = self._variance / self._width
+            # Rounding can leave the running sum of squares a hair below 0 (sqrt would fail).
+            window_variance = max(self._variance / self._width, 0.0)
             bernstein = 2.0 / 3.0 * delta_prime
             offset = 1.0 - minimum
             for level in range(len(self._totals) - 1, -1, -1):

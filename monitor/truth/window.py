@@ -194,7 +194,8 @@ def label_drift(baseline: Any, window: WindowTruth) -> list[DriftResult]:
         codes = profile.category_codes()
         for value, count in window.label_counts.items():
             counts[codes.get(value, profile.unseen_bin)] += count
-        data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin)
+        data = FeatureData("categorical", profile.counts, counts, unseen_bin=profile.unseen_bin,
+                           expected_unseen=profile.unseen_estimate)
         methods = _LABEL_DRIFT_METHODS
     else:
         if window.label_bins is None or len(window.label_bins) != len(profile.counts) or window.label_bins.sum() == 0:
@@ -205,6 +206,6 @@ def label_drift(baseline: Any, window: WindowTruth) -> list[DriftResult]:
     for method in methods:
         spec = REGISTRY[method]
         score = spec.score(data)
-        results.append(DriftResult(method, LABEL, score.score, score.p_value, spec.default_threshold, False))
+        results.append(score.result(method, LABEL, spec.default_threshold))
     # One target, two views of it: no multiple-testing correction across them.
     return decide(results, correction="none", alpha=0.05)

@@ -174,7 +174,7 @@ def _reference_bins(layout: Layout, numeric: np.ndarray, categorical: np.ndarray
     num = np.full(numeric.shape, -1, dtype=np.int64)
     for j, edges in enumerate(layout.numeric_edges):
         for i, value in enumerate(numeric[:, j]):
-            if not math.isnan(value):
+            if math.isfinite(value):  # ±inf is counted on its own (numeric_nonfinite), never binned
                 num[i, j] = np.searchsorted(edges, value, side="right") + layout.numeric_offsets[j]
     cat = np.full(categorical.shape, -1, dtype=np.int64)
     for j, name in enumerate(layout.categorical_names):

@@ -21,7 +21,8 @@ from monitor.compare import compare
 JSON_KEYS = {"reference", "current", "correction", "alpha", "drift_share", "drift_share_threshold",
              "dataset_drift", "drifted_features", "features", "multivariate"}
 ROW_KEYS = {"feature", "kind", "method", "score", "score_infinite", "p_value", "p_value_corrected",
-            "threshold", "drifted", "missing_reference", "missing_current"}
+            "threshold", "drifted", "missing_reference", "missing_current", "nonfinite_reference",
+            "nonfinite_current", "novelty", "novelty_p_value"}
 
 
 def _frame(seed: int, rows: int, shift: float = 0.0, new_city: float = 0.0) -> pd.DataFrame:

@@ -50,13 +50,17 @@ def _categorical(seed: int, n: int = 3000, m: int = 1200):
     return ref, cur
 
 
-def _category_counts(ref: np.ndarray, cur: np.ndarray) -> FeatureData:
-    """The baseline layout: reference categories, "other known" (empty here), "unseen"."""
+def _category_counts(ref: np.ndarray, cur: np.ndarray, *, pooled: bool = False) -> FeatureData:
+    """The baseline layout: reference categories, "other known" (empty here), "unseen".
+
+    The peers score the raw table (``min_expected=None``); ``pooled`` keeps driftd's
+    default pooling (tests/detectors/test_detectors_longtail.py checks that path).
+    """
     categories = sorted(set(ref))
     codes = {c: i for i, c in enumerate(categories)}
     unseen = len(categories) + 1
     count = lambda x: np.bincount([codes.get(v, unseen) for v in x], minlength=unseen + 1).astype(float)
-    return FeatureData("categorical", count(ref), count(cur), unseen_bin=unseen)
+    return FeatureData("categorical", count(ref), count(cur), unseen_bin=unseen, min_expected=None if not pooled else 5.0)
 
 
 # --- scipy -----------------------------------------------------------------------------
@@ -138,7 +142,7 @@ def test_chisquare_equals_scipy_chi2_contingency(seed: int) -> None:
 def test_chisquare_cap_scales_the_statistic_by_cap_over_effective_size() -> None:
     data = _category_counts(*_categorical(5, n=200_000, m=100_000))
     capped = REGISTRY["chisquare"].score(data)
-    uncapped = REGISTRY["chisquare"].score(FeatureData("categorical", data.ref_counts, data.cur_counts, max_effective_n=None))
+    uncapped = REGISTRY["chisquare"].score(FeatureData("categorical", data.ref_counts, data.cur_counts, max_effective_n=None, min_expected=None))
     table = np.vstack([data.ref_counts, data.cur_counts])
     table = table[:, table.sum(axis=0) > 0]
     chi2, p_value, dof, _ = stats.chi2_contingency(table, correction=False)
@@ -249,7 +253,7 @@ def test_chisquare_converges_to_evidentlys_goodness_of_fit() -> None:
     # fit); driftd tests homogeneity of two samples. With the reference counts scaled up
     # by 10^6 (an "exact" reference) and no cap, homogeneity converges to goodness of fit.
     data = _category_counts(ref, cur)
-    exact_reference = FeatureData("categorical", data.ref_counts * 1e6, data.cur_counts, max_effective_n=None)
+    exact_reference = FeatureData("categorical", data.ref_counts * 1e6, data.cur_counts, max_effective_n=None, min_expected=None)
     assert REGISTRY["chisquare"].score(exact_reference).p_value == pytest.approx(p_value, rel=1e-4)
     assert REGISTRY["chisquare"].score(data).p_value > p_value  # the finite reference adds variance
 
