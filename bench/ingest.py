@@ -220,7 +220,8 @@ def driftd_consume(bootstrap: str, baseline, topic: str, group: str, expected: i
             began = time.perf_counter()
         counted = now_counted
         peaks["open windows"] = max(peaks["open windows"], len(pipeline.windows.open))
-        peaks["paused partitions"] = max(peaks["paused partitions"], len(consumer._paused))
+        paused = consumer._pacer.paused if consumer._pacer is not None else set()
+        peaks["paused partitions"] = max(peaks["paused partitions"], len(paused))
         peaks["lead s"] = max(peaks["lead s"], pipeline.clocks.lead())
     elapsed = time.perf_counter() - (began or time.perf_counter())
     consumer._disconnect()

@@ -195,6 +195,8 @@ class LabelSettings(_Section):
     enabled: bool = True
     pending_ttl_seconds: int = Field(7 * 86_400, ge=1)
     max_pending: int = Field(1_000_000, ge=1)
+    # Joined errors wait this long (event time) so sequential detectors see them in event-time order.
+    settle_seconds: float = Field(600.0, ge=0)
 
 
 class ExplainSettings(_Section):

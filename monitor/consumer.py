@@ -33,6 +33,7 @@ from monitor.config import Settings
 from monitor.decode import Rejected
 from monitor.logs import invalid_event_log, log_partitions
 from monitor.metrics import PipelineMetrics
+from monitor.pacing import Pacer
 from monitor.pipeline import Pipeline
 
 __all__ = ["POSITION_BITS", "Consumer"]
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 
 # A message's replay-stable position: partition << 40 | offset (offsets < 2**40).
 POSITION_BITS = 40
-# End offsets (lag, caught-up partitions for the idle rule) are asked for at most this often.
-_ENDS_INTERVAL = 1.0
 _END_RETRIES = 3
 
 
@@ -107,8 +106,7 @@ class Consumer:
         self._checkpoint_offsets: dict[str, int] = {}
         self._positions: dict[Any, int] = {}
         self._last_checkpoint = time.monotonic()
-        self._last_lag = 0.0
-        self._paused: set[Any] = set()
+        self._pacer: Pacer | None = None
         self.last_loop = time.time()
         self.connected = False
         self.restored = False
@@ -146,6 +144,8 @@ class Consumer:
         if self.settings.labels.enabled:
             topics.append(self.kafka.labels_topic)
         self._consumer.subscribe(topics, listener=self.rebalance)
+        self._pacer = Pacer(self._consumer, self.kafka.predictions_topic, self.pipeline, self.metrics,
+                            lambda: set(self.rebalance.assigned), self._positions)
         self._producer = KafkaProducer(linger_ms=20, acks="all", retries=5, max_block_ms=min(self.kafka.request_timeout_ms, 5000), **options)
         self.connected = True
 
@@ -158,7 +158,7 @@ class Consumer:
             except Exception:
                 log.debug("error closing Kafka client", exc_info=True)
         self._consumer = self._producer = None
-        self._paused.clear()
+        self._pacer = None
         self.connected = False
         with self.rebalance.lock:
             self.rebalance.assigned.clear()
@@ -277,20 +277,28 @@ class Consumer:
         self.last_loop = time.time()
         self.metrics.last_poll.set(self.last_loop)
         rejected_total = 0
-        for tp, messages in records.items():
-            if not messages:
+        # One call per topic for the whole poll (not one per partition): the pipeline's
+        # per-call work is amortised over every partition's records, and positions carry
+        # the partition. Predictions first, so that labels of the same poll can join.
+        for topic in (self.kafka.predictions_topic, self.kafka.labels_topic):
+            polled = [(tp, m) for tp, messages in records.items() if tp.topic == topic for m in messages]
+            if not polled:
                 continue
-            values = [m.value for m in messages]
-            if tp.topic == self.kafka.predictions_topic:
-                clocks.delivered(tp.partition)
-                positions = [(tp.partition << POSITION_BITS) | m.offset for m in messages]
+            values = [m.value for _, m in polled]
+            if topic == self.kafka.predictions_topic:
+                for partition in {tp.partition for tp, _ in polled}:
+                    clocks.delivered(partition)
+                positions = [(tp.partition << POSITION_BITS) | m.offset for tp, m in polled]
                 rejected = self.pipeline.process_predictions(values, positions)
             else:
                 rejected = self.pipeline.process_labels(values)
             rejected_total += len(rejected)
             for item in rejected:
-                self._dead_letter(tp, messages[item.index], item)
-            self._positions[tp] = messages[-1].offset + 1
+                tp, message = polled[item.index]
+                self._dead_letter(tp, message, item)
+        for tp, messages in records.items():
+            if messages:
+                self._positions[tp] = messages[-1].offset + 1
         for value, reason, detail in self.pipeline.drain_dead_labels():
             self._dead_letter_value(value, reason, detail, source="expired-label")
             rejected_total += 1
@@ -301,8 +309,9 @@ class Consumer:
         if records:
             self.metrics.batch_duration.observe(time.perf_counter() - started)
         self.checkpoint()
-        self._refresh_ends()
-        self._read_in_step()
+        if self._pacer is not None:
+            self._pacer.refresh_ends()
+            self._pacer.read_in_step()
 
     def _dead_letter(self, tp: Any, message: Any, item: Rejected) -> None:
         self._dead_letter_value(message.value, item.reason, item.detail, f"{tp.topic}:{tp.partition}:{message.offset}", message.key)
@@ -350,68 +359,3 @@ class Consumer:
             self._consumer.commit(commit)
         return True
 
-    def _refresh_ends(self) -> None:
-        """Lag per partition and, for the clocks, which predictions partitions are read to their end."""
-        now = time.monotonic()
-        if now - self._last_lag < _ENDS_INTERVAL:
-            return
-        assigned = list(self.rebalance.assigned)
-        if not assigned:
-            return
-        self._last_lag = now
-        try:
-            ends = self._consumer.end_offsets(assigned)
-        except Exception:  # noqa: BLE001 - lag is best effort; partitions stay "not caught up"
-            return
-        clocks = self.pipeline.clocks
-        for tp in assigned:
-            position = self._positions.get(tp)
-            if position is None:
-                try:
-                    position = self._consumer.position(tp)
-                except Exception:  # noqa: BLE001
-                    continue
-            lag = max(0, ends.get(tp, 0) - position)
-            self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
-            if tp.topic == self.kafka.predictions_topic:
-                clocks.set_caught_up(tp.partition, lag == 0)
-
-    def _resume(self, partitions: list[Any]) -> None:
-        """Resume ``partitions`` and fetch them again from our position.
-
-        kafka-python 3.0 parks records fetched for a partition when it is paused and
-        hands them back on resume only while no other partition's records are in line;
-        otherwise the partition stays parked and is never fetched again (seen on the
-        embedded broker: two of three partitions stalled for good). Dropping the parked
-        records and seeking to the next offset we have not processed re-fetches them.
-        """
-        if not partitions:
-            return
-        self._consumer.resume(*partitions)
-        fetcher = getattr(self._consumer, "_fetcher", None)
-        for tp in partitions:
-            if fetcher is not None:
-                parked = getattr(fetcher, "_paused_partition_records", {}).pop(tp, None)
-                if parked is not None:
-                    parked.drain()
-                getattr(fetcher, "_paused_completed_fetches", {}).pop(tp, None)
-            position = self._positions.get(tp)
-            if position is not None:
-                self._consumer.seek(tp, position)
-
-    def _read_in_step(self) -> None:
-        """Pause predictions partitions too far ahead in event time; resume the others."""
-        clocks = self.pipeline.clocks
-        ahead = clocks.to_pause()
-        wanted = {tp for tp in self.rebalance.assigned if tp.topic == self.kafka.predictions_topic and tp.partition in ahead}
-        pause, resume = wanted - self._paused, self._paused - wanted
-        if pause:
-            self._consumer.pause(*pause)
-            log.info("paused %s: more than %.0f s ahead in event time of the slowest partition",
-                     ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(pause)), clocks.max_lead)
-        if resume:
-            self._resume([tp for tp in resume if tp in self.rebalance.assigned])
-        self._paused = wanted
-        self.metrics.partitions_paused.set(len(wanted))
-        self.metrics.partitions_idle.set(sum(clocks.idle(p) for p in clocks.assigned or ()))
-        self.metrics.event_time_lead.set(clocks.lead())

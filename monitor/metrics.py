@@ -167,6 +167,11 @@ class PipelineMetrics:
             "driftd_label_join_evictions", "Pending predictions evicted before their label, by reason.",
             ["reason"], registry=registry,
         )
+        self.sequential_excluded = Counter(
+            "driftd_sequential_excluded",
+            "Joined errors left out of the sequential detectors: their label came after labels.settle_seconds.",
+            ["model"], registry=registry,
+        )
         self.checkpoint_restore_failures = Counter(
             "driftd_checkpoint_restore_failures",
             "Saved checkpoints that could not be read at start (the daemon stays not ready unless --reset-state).",

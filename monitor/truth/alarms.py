@@ -28,7 +28,7 @@ class ConceptAlarm:
     version: str
     segment: str
     detector: str
-    event_time: float  # latest event time seen when the alarm was raised
+    event_time: float  # event time of the prediction whose error raised the alarm
     errors_seen: int  # 1-based position of the alarming error in the key's error stream
     statistic: float = math.nan  # the detector's statistic at the alarm (SequentialDetector.statistic)
 

@@ -54,13 +54,14 @@ from detectors.base import DriftResult
 from detectors.calibration import SCORE_EDGES, ScoreHistogram, canonical_labels
 from detectors.cbpe import CalibrationMap, PredictionHistogram, estimate_performance
 from detectors.performance import BinaryCounts, MulticlassCounts, RegressionSums
-from detectors.sequential import SequentialDetector, load_detector
+from detectors.sequential import SequentialDetector
 from monitor.batch import LabelBatch, PredictionBatch
 from monitor.config import LabelSettings, ModelSettings
 from monitor.metrics import PipelineMetrics
 from monitor.results import MetricValue, WindowKey
 from monitor.truth.alarms import ConceptAlarm, default_detectors
 from monitor.truth.pending import PendingPredictions
+from monitor.truth.sequential import SequentialStreams
 from monitor.truth.window import LabelUpdate, WindowTruth, label_drift, label_update, score_bins
 
 __all__ = ["ConceptAlarm", "DeadLabel", "GroundTruth"]
@@ -68,7 +69,6 @@ __all__ = ["ConceptAlarm", "DeadLabel", "GroundTruth"]
 _STATE_VERSION = 1
 _OTHER = "__other__"
 _MAX_CLASSES = 10_000  # distinct predicted classes interned for pending multiclass predictions
-_MAX_DETECTOR_SETS = 1024  # (model, version, segment) keys with sequential detectors
 _MAX_WRONG = 100_000  # wrong predictions kept until take_wrong()
 _MAX_FUTURE_SECONDS = 86_400.0  # event times further ahead of the wall clock do not advance it
 _REGRESSION_LABEL = "label is not a number for a regression model"
@@ -135,6 +135,9 @@ class GroundTruth:
 
     def _reset(self) -> None:
         self._now = -math.inf  # latest event time seen (predictions or labels)
+        # Latest label event time: errors settle behind it (predictions read ahead of
+        # their labels, as in a backlog, must not settle errors whose labels are still coming).
+        self._label_now = -math.inf
         self._keys: list[WindowKey] = []
         self._key_ids: dict[WindowKey, int] = {}
         self._classes: list[str] = []
@@ -144,11 +147,10 @@ class GroundTruth:
         self._early: OrderedDict[str, tuple[Any, float, str | None, float]] = OrderedDict()
         self._joined: OrderedDict[str, float] = OrderedDict()
         self._windows: dict[int, dict[float, WindowTruth]] = {}
-        self._detectors: OrderedDict[WindowKey, tuple[int, list[SequentialDetector]]] = OrderedDict()
+        self._streams = SequentialStreams(self.detector_factory, self.settings.settle_seconds, self.metrics,
+                                          self.settings.max_pending)
         self._maps: dict[tuple[str, str], CalibrationMap | None] = {}
         self._dead: deque[DeadLabel] = deque(maxlen=10_000)
-        self._alarms: deque[ConceptAlarm] = deque(maxlen=1000)
-        self._untaken: deque[ConceptAlarm] = deque(maxlen=10_000)
         self._wrong: deque[tuple[str, str]] = deque(maxlen=_MAX_WRONG)  # (model, prediction id)
 
     # -- small helpers ------------------------------------------------------------------
@@ -240,13 +242,11 @@ class GroundTruth:
 
     def alarms(self) -> list[ConceptAlarm]:
         """Recent sequential-detector alarms (bounded), oldest first."""
-        return list(self._alarms)
+        return list(self._streams.alarms)
 
     def take_alarms(self) -> list[ConceptAlarm]:
         """Alarms raised since the last call, oldest first (to export and store)."""
-        taken = list(self._untaken)
-        self._untaken.clear()
-        return taken
+        return self._streams.take_alarms()
 
     def _advance(self, event_times: np.ndarray) -> None:
         # A timestamp far in the future would expire every pending prediction at once:
@@ -331,6 +331,7 @@ class GroundTruth:
                     self._dead.append(DeadLabel(pid, label, event_time, model, "invalid_label",
                                                 _REGRESSION_LABEL))
         self._trim_joined()
+        self._streams.settle(self._label_now)
         self._gauge()
 
     def _prediction_columns(
@@ -377,7 +378,11 @@ class GroundTruth:
         dead: list[tuple[int, str, str]] = []
         if len(batch) == 0:
             return dead
-        self._advance(np.asarray(batch.event_times, np.float64))
+        label_times = np.asarray(batch.event_times, np.float64)
+        self._advance(label_times)
+        in_time = label_times[np.isfinite(label_times) & (label_times <= time.time() + _MAX_FUTURE_SECONDS)]
+        if len(in_time):
+            self._label_now = max(self._label_now, float(in_time.max()))
         joined_rows: list[int] = []
         joined_slots: list[int] = []
         duplicates = early = 0
@@ -409,6 +414,7 @@ class GroundTruth:
         self._count("early", early)
         self._count("invalid", len(invalid))
         self._trim_joined()
+        self._streams.settle(self._label_now)
         self._gauge()
         return dead
 
@@ -417,7 +423,7 @@ class GroundTruth:
         if not slots_list:
             return []
         columns = self._pending.take(slots_list)
-        key_ids, windows = columns["key"], columns["window"]
+        key_ids, windows, times = columns["key"], columns["window"], columns["time"]
         predictions, scores = columns["prediction"], columns["score"]
         invalid: list[int] = []
         # Group rows by (model, version): one task, one error stream each. Rows keep
@@ -429,7 +435,7 @@ class GroundTruth:
         for p, pair in enumerate(pairs):
             rows = np.flatnonzero(pair_index == p)
             invalid_rows = self._resolve_version(
-                pair, rows, key_ids, windows, predictions, scores, labels, prediction_ids
+                pair, rows, key_ids, windows, times, predictions, scores, labels, prediction_ids
             )
             invalid.extend(rows[invalid_rows].tolist())
         return sorted(invalid)
@@ -440,6 +446,7 @@ class GroundTruth:
         rows: np.ndarray,
         key_ids: np.ndarray,
         windows: np.ndarray,
+        times: np.ndarray,
         predictions: np.ndarray,
         scores: np.ndarray,
         labels: list[Any],
@@ -466,8 +473,11 @@ class GroundTruth:
                 errors = np.fromiter((t != p for t, p in zip(texts, predicted_text)), np.float64, len(texts))
         valid = ~invalid
         fed, local_keys = valid & np.isfinite(errors), key_ids[rows]
-        for key_id in dict.fromkeys(local_keys[fed].tolist()):  # one stream per segment, join order
-            self._feed_detectors(self._keys[key_id], task, errors[fed & (local_keys == key_id)])
+        local_times, local_ids = times[rows], [prediction_ids[i] for i in rows.tolist()]
+        for key_id in dict.fromkeys(local_keys[fed].tolist()):  # one stream per segment, settled in event time
+            mask = fed & (local_keys == key_id)
+            self._streams.add(self._keys[key_id], task, local_times[mask],
+                              [pid for pid, m in zip(local_ids, mask.tolist()) if m], errors[mask])
         self._note_wrong(pair[0], settings, rows, errors, valid, prediction_ids)
         label_edges = None
         if task == "regression":
@@ -524,27 +534,6 @@ class GroundTruth:
         else:
             wrong = valid & (errors > 0)
         self._wrong.extend((model, prediction_ids[i]) for i in rows[wrong].tolist())
-
-    def _feed_detectors(self, key: WindowKey, task: str, errors: np.ndarray) -> None:
-        if len(errors) == 0:
-            return
-        entry = self._detectors.get(key)
-        if entry is None:
-            entry = (0, self.detector_factory(task))
-            if len(self._detectors) >= _MAX_DETECTOR_SETS:
-                self._detectors.popitem(last=False)
-        self._detectors[key] = entry
-        self._detectors.move_to_end(key)
-        seen, detectors = entry
-        for detector in detectors:
-            indices = detector.update_many(errors).tolist()
-            for index, statistic in zip(indices, detector.alarm_statistics.tolist()):
-                alarm = ConceptAlarm(*key, detector.name, self._now, seen + index + 1, statistic)
-                self._alarms.append(alarm)
-                self._untaken.append(alarm)
-                if self.metrics is not None:
-                    self.metrics.concept_drift_alarms.labels(model=key.model, version=key.version, detector=detector.name).inc()
-        self._detectors[key] = (seen + len(errors), detectors)
 
     # -- results --------------------------------------------------------------------------
 
@@ -612,13 +601,14 @@ class GroundTruth:
         state = {
             "version": _STATE_VERSION,
             "now": self._now if math.isfinite(self._now) else None,
+            "label_now": self._label_now if math.isfinite(self._label_now) else None,
             "keys": [list(k) for k in self._keys],
             "classes": self._classes,
             "pending": self._pending.to_state(),
             "early": [[pid, *entry] for pid, entry in self._early.items()],
             "joined": [[pid, t] for pid, t in self._joined.items()],
             "windows": [[k, s, w.to_state()] for k, ws in self._windows.items() for s, w in ws.items()],
-            "detectors": [[*key, seen, [d.to_state() for d in dets]] for key, (seen, dets) in self._detectors.items()],
+            **self._streams.to_state(),
         }
         return orjson.dumps(state, option=orjson.OPT_SERIALIZE_NUMPY)
 
@@ -629,6 +619,8 @@ class GroundTruth:
             raise ValueError(f"ground-truth state version {state.get('version')!r} is not {_STATE_VERSION}")
         self._reset()
         self._now = -math.inf if state["now"] is None else float(state["now"])
+        label_now = state.get("label_now")
+        self._label_now = -math.inf if label_now is None else float(label_now)
         for key in state["keys"]:
             self._key_id(WindowKey(*key))
         for name in state["classes"]:
@@ -638,9 +630,8 @@ class GroundTruth:
         self._joined.update((pid, float(t)) for pid, t in state["joined"])
         for key_id, start, window in state["windows"]:
             self._windows.setdefault(int(key_id), {})[float(start)] = WindowTruth.from_state(window)
-        for entry in state["detectors"]:  # [model, version, segment, seen, states]; 4 long: per version
-            model, version, segment, seen, detectors = entry if len(entry) == 5 else [*entry[:2], "", *entry[2:]]
-            self._detectors[WindowKey(model, version, segment)] = (int(seen), [load_detector(d) for d in detectors])
+        self._streams.restore(state["detectors"], state.get("waiting", []), state.get("fed_until", []),
+                              state.get("alarms", []), state.get("untaken", []))
         self._gauge()
 
 

@@ -53,6 +53,7 @@ def _truth(models=None, baselines=None, **settings):
     registry = CollectorRegistry()
     metrics = PipelineMetrics(registry)
     models = models or {"m": ModelSettings(name="m")}
+    settings.setdefault("settle_seconds", 0)  # these tests feed each batch at once; settling: test_truth_settle.py
     truth = GroundTruth(
         LabelSettings(**settings), models, baselines or (lambda m, v: None), metrics, WINDOW,
     )

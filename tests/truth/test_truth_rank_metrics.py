@@ -176,13 +176,13 @@ def test_gbm_stream_auc_within_reported_error_and_alarms_stored(gbm, tmp_path):
     in_memory = {(a.segment, a.detector, a.errors_seen): a for a in truth.alarms()}
     for record in stored:
         alarm = in_memory[(record.segment, record.detector, record.stream_index)]
-        assert record.event_time.timestamp() == alarm.event_time
+        assert record.event_time.timestamp() == pytest.approx(alarm.event_time, abs=1e-6)  # stored to the µs
         assert record.statistic == pytest.approx(alarm.statistic, rel=1e-12)
         assert math.isfinite(record.statistic)
     # The gauge of time since the last alarm follows the newest stored alarm per stream.
     for segment, detector in {(a.segment, a.detector) for a in stored}:
         newest = max(a.event_time.timestamp() for a in stored if (a.segment, a.detector) == (segment, detector))
-        assert metrics.last_alarm.last("gbm", "v1", segment, detector) == newest
+        assert metrics.last_alarm.last("gbm", "v1", segment, detector) == pytest.approx(newest, abs=1e-6)
     assert metrics.registry.get_sample_value(
         "driftd_concept_drift_last_alarm_age_seconds",
         {"model": "gbm", "version": "v1", "segment": "region=eu", "detector": "adwin"},
