@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from monitor.auth import AuthSettings
+
 __all__ = ["ConfigError", "KafkaSettings", "ModelSettings", "Settings", "load_settings"]
 
 
@@ -175,8 +177,18 @@ class LimitSettings(_Section):
 
 
 class HttpSettings(_Section):
+    """The daemon's port: /metrics, /healthz, /readyz and the alert receiver."""
+
     host: str = "127.0.0.1"
     port: int = Field(9108, ge=0, le=65_535)
+    # Bearer token of POST /api/v1/alerts (and /metrics with auth.metrics); required off loopback.
+    auth: AuthSettings = AuthSettings()
+
+
+class SidecarSettings(_Section):
+    """``driftd sidecar``: the token of POST /v1/predictions and /v1/labels."""
+
+    auth: AuthSettings = AuthSettings()
 
 
 class StoreSettings(_Section):
@@ -212,6 +224,10 @@ class CheckpointSettings(_Section):
 class AppSettings(_Section):
     url: str = "http://127.0.0.1:8501"
     port: int = Field(8501, ge=0, le=65_535)
+    # Header set by the SSO proxy in front of the app (e.g. X-Forwarded-User): the author
+    # of notes. Unset: authors type their name. Set it only behind a proxy that strips it.
+    author_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    max_note_chars: int = Field(2000, ge=1, le=100_000)
 
 
 class AlertSettings(_Section):
@@ -269,6 +285,7 @@ class Settings(BaseSettings):
     baseline_dir: Path = Path("baselines")
     limits: LimitSettings = LimitSettings()
     http: HttpSettings = HttpSettings()
+    sidecar: SidecarSettings = SidecarSettings()
     store: StoreSettings = StoreSettings()
     labels: LabelSettings = LabelSettings()
     explain: ExplainSettings = ExplainSettings()
@@ -349,12 +366,18 @@ class Settings(BaseSettings):
         return env_settings, init_settings, file_secret_settings
 
 
+# Values under these keys may be passwords or tokens (a store URL carries its password).
+_SECRET_KEYS = {"token", "token_file", "url", "sasl_plain_password", "ssl_password"}
+
+
 def _format_error(error: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        if _SECRET_KEYS & {str(part) for part in item["loc"]}:
+            shown = " (value not shown: it may hold a secret)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key"
@@ -410,7 +433,12 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         m.model_copy(update={"baseline": resolve(m.baseline), "model_file": resolve(m.model_file)})
         for m in settings.models
     ]
+    def auth(section: Any) -> Any:
+        update = {"token_file": resolve(section.auth.token_file)}
+        return section.model_copy(update={"auth": section.auth.model_copy(update=update)})
+
     return settings.model_copy(
-        update={"models": models, "baseline_dir": resolve(settings.baseline_dir)}
+        update={"models": models, "baseline_dir": resolve(settings.baseline_dir),
+                "http": auth(settings.http), "sidecar": auth(settings.sidecar)}
     )
 

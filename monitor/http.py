@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from monitor.auth import CHALLENGE, UNAUTHORIZED_BODY, BearerAuth
+
 __all__ = ["HttpServer", "Handler", "Response"]
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,10 @@ class HttpServer:
     ----------
     health, ready
         Callables returning ``(ok, details)``; details are shown as JSON.
+    auth
+        Checks the bearer token of every mounted route (and of ``/metrics`` when
+        ``auth.metrics``); ``/healthz`` and ``/readyz`` stay open for probes. A
+        request without the token gets 401 before its body is read.
     """
 
     def __init__(
@@ -42,8 +48,10 @@ class HttpServer:
         registry: CollectorRegistry,
         health: Callable[[], tuple[bool, dict[str, object]]],
         ready: Callable[[], tuple[bool, dict[str, object]]],
+        auth: BearerAuth | None = None,
     ) -> None:
         self.registry = registry
+        self.auth = auth or BearerAuth(None)
         self.routes: dict[tuple[str, str], Handler] = {}
         self._health = health
         self._ready = ready
@@ -58,8 +66,10 @@ class HttpServer:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
                 log.debug("http: " + format, *args)
 
-            def _send(self, status: int, content_type: str, body: bytes) -> None:
+            def _send(self, status: int, content_type: str, body: bytes, **headers: str) -> None:
                 self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name.replace("_", "-"), value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("X-Content-Type-Options", "nosniff")
@@ -71,6 +81,12 @@ class HttpServer:
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query, max_num_fields=50)
                 body = b""
+                if not server.authorized(method, parts.path, self.headers.get("Authorization")):
+                    # The body is not read: close the connection rather than parse it as a request.
+                    self.close_connection = True
+                    self._send(401, "application/json", UNAUTHORIZED_BODY,
+                               WWW_Authenticate=CHALLENGE, Connection="close")
+                    return
                 if method == "POST":
                     try:
                         length = int(self.headers.get("Content-Length") or 0)
@@ -107,6 +123,16 @@ class HttpServer:
     def route(self, method: str, path: str, handler: Handler) -> None:
         """Mount ``handler`` for ``method path`` (e.g. the alert receiver)."""
         self.routes[(method, path)] = handler
+
+    def authorized(self, method: str, path: str, authorization: str | None) -> bool:
+        """Whether a request may reach its handler (health probes never need a token)."""
+        if path in ("/healthz", "/readyz") or not self.auth.enabled:
+            return True
+        if path == "/metrics":
+            return not self.auth.metrics or self.auth.allows(authorization)
+        if (method, path) not in self.routes:
+            return True  # answered 404/405 without touching anything
+        return self.auth.allows(authorization)
 
     def handle(self, method: str, path: str, body: bytes, query: dict[str, list[str]]) -> Response:
         if method == "GET" and path == "/metrics":

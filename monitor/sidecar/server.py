@@ -33,6 +33,7 @@ import orjson
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor.auth import CHALLENGE, UNAUTHORIZED_BODY, BearerAuth
 from monitor.events import SCHEMA, TOO_LARGE
 from monitor.sidecar.client import PredictionLogger
 from monitor.sidecar.errors import InvalidEvent
@@ -68,6 +69,9 @@ class SidecarApp:
         Most events per request.
     retry_after_s
         ``Retry-After`` for ``429``; ``503`` says twice as long.
+    auth
+        Bearer token of the ``POST`` endpoints (and of ``/metrics`` when
+        ``auth.metrics``); without it they answer ``401`` before the body is read.
     """
 
     def __init__(
@@ -77,8 +81,10 @@ class SidecarApp:
         max_body_bytes: int = 16 * 1024 * 1024,
         max_batch_events: int = MAX_BATCH_EVENTS,
         retry_after_s: int = 1,
+        auth: BearerAuth | None = None,
     ) -> None:
         self.logger = logger
+        self.auth = auth or BearerAuth(None)
         self.max_body_bytes = max_body_bytes
         self.max_batch_events = max_batch_events
         self.retry_after_s = retry_after_s
@@ -112,6 +118,8 @@ class SidecarApp:
                                  [(b"allow", allowed.encode())])
             else:
                 response = _json(404, {"error": "not_found", "detail": f"no endpoint {path[:100]}"})
+        elif not self._authorized(method, path, scope):
+            response = 401, UNAUTHORIZED_BODY, [*_JSON, (b"www-authenticate", CHALLENGE.encode())]
         else:
             body = await self._read_body(receive) if method == "POST" else b""
             if body is None:
@@ -123,6 +131,12 @@ class SidecarApp:
         await send({"type": "http.response.start", "status": status,
                     "headers": [*headers, (b"content-length", str(len(content)).encode())]})
         await send({"type": "http.response.body", "body": content})
+
+    def _authorized(self, method: str, path: str, scope: dict[str, Any]) -> bool:
+        if not self.auth.enabled or (method == "GET" and (path != "/metrics" or not self.auth.metrics)):
+            return True
+        header = next((value for name, value in scope.get("headers", ()) if name == b"authorization"), None)
+        return self.auth.allows(header)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         chunks = []
