@@ -28,7 +28,7 @@ __all__ = ["MAX_LINK_CHARS", "check_note", "note_author", "plain", "safe_link"]
 
 MAX_LINK_CHARS = 2048
 # Markdown and HTML specials, escaped so that st.markdown shows them as typed.
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&])")
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#!|~$&])")
 
 
 def safe_link(url: object) -> str | None:
