@@ -192,7 +192,8 @@ class SidecarSettings(_Section):
 
 
 class StoreSettings(_Section):
-    url: str = "sqlite:///driftd.db"
+    # A SecretStr: a PostgreSQL URL carries its password (repr and logs show ***).
+    url: SecretStr = SecretStr("sqlite:///driftd.db")
     retention_days: int = Field(90, ge=1)
     write_batch_size: int = Field(500, ge=1)
 
@@ -304,8 +305,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_explain_store(self) -> Settings:
-        if self.explain.enabled and self.explain.mode == "kafka" and self.store.url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):
-            raise ValueError(f"store.url {self.store.url!r}: explain.mode 'kafka' needs a store explain-workers can open (a SQLite file or PostgreSQL)")
+        url = self.store.url.get_secret_value()
+        if self.explain.enabled and self.explain.mode == "kafka" and url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):
+            raise ValueError(f"store.url {url!r}: explain.mode 'kafka' needs a store explain-workers can open (a SQLite file or PostgreSQL)")
         return self
 
     @model_validator(mode="after")

@@ -183,8 +183,8 @@ class SidecarApp:
             reason = BUFFER_FULL if ready else KAFKA_UNAVAILABLE
             outbox.count_rejected(reason, len(records))
             retry_after = self.retry_after_s if ready else 2 * self.retry_after_s
-            detail = ("buffer full, Kafka is slow" if ready
-                      else f"buffer full, Kafka unreachable: {outbox.stats().last_error}")
+            # Kafka's error (broker addresses) stays in the sidecar's log and /metrics.
+            detail = "buffer full, Kafka is slow" if ready else "buffer full, Kafka unreachable"
             return _json(429 if ready else 503,
                          {"error": reason, "detail": detail, "accepted": 0, "rejected": len(events),
                           "errors": errors[:_MAX_ERRORS_SHOWN]},
@@ -202,7 +202,7 @@ class SidecarApp:
         stats = self.logger.stats()
         problem = None
         if not stats.ready:
-            problem = f"Kafka not reachable: {stats.last_error or 'connecting'}"
+            problem = "Kafka not reachable" if stats.last_error else "Kafka not reachable: connecting"
         elif self.logger.outbox.fill_ratio() >= 0.99:
             problem = "buffer full"
         payload = {"ready": problem is None, "buffered": stats.buffered, "capacity": stats.capacity}
