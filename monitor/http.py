@@ -79,7 +79,11 @@ class HttpServer:
 
             def _dispatch(self, method: str) -> None:
                 parts = urlsplit(self.path)
-                query = parse_qs(parts.query, max_num_fields=50)
+                try:
+                    query = parse_qs(parts.query, max_num_fields=50)
+                except ValueError:  # more than 50 fields
+                    self._send(400, "application/json", b'{"error":"too many query parameters"}')
+                    return
                 body = b""
                 if not server.authorized(method, parts.path, self.headers.get("Authorization")):
                     # The body is not read: close the connection rather than parse it as a request.
