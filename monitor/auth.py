@@ -27,11 +27,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 __all__ = [
+    "CHALLENGE",
     "MIN_TOKEN_CHARS",
     "UNAUTHORIZED_BODY",
     "AuthSettings",
     "BearerAuth",
-    "CHALLENGE",
     "InsecureBind",
     "is_loopback",
     "require_token",
@@ -168,4 +168,3 @@ class BearerAuth:
 
 UNAUTHORIZED_BODY = b'{"error":"unauthorized","detail":"send Authorization: Bearer <token>"}'
 CHALLENGE = 'Bearer realm="driftd"'
-

@@ -91,7 +91,9 @@ class DeadLetters:
         Values larger than this are cut to :data:`PREVIEW_BYTES`.
     """
 
-    def __init__(self, producer: Any, topic: str, metrics: Any, *, max_value_bytes: int = SAFE_VALUE_BYTES) -> None:
+    def __init__(
+        self, producer: Any, topic: str, metrics: Any, *, max_value_bytes: int = SAFE_VALUE_BYTES
+    ) -> None:
         self.producer = producer
         self.topic = topic
         self.metrics = metrics
@@ -119,8 +121,16 @@ class DeadLetters:
         errback; :meth:`~kafka.KafkaProducer.flush` waits for every outcome.
         """
         truncated = value is not None and len(value) > self.max_value_bytes
-        headers = dead_letter_headers(reason, detail, value, source=source, topic=topic,
-                                      partition=partition, offset=offset, truncated=truncated)
+        headers = dead_letter_headers(
+            reason,
+            detail,
+            value,
+            source=source,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            truncated=truncated,
+        )
         if truncated:
             self.metrics.dead_letter_truncated.inc()
             value = value[:PREVIEW_BYTES]
@@ -147,5 +157,11 @@ class DeadLetters:
             if warn:
                 self._last_warning = now
         if warn:
-            log.warning("could not dead-letter a message from %s to %s: %s (%d failures so far; "
-                        "the message stays in its source topic)", source, self.topic, error, self.failed)
+            log.warning(
+                "could not dead-letter a message from %s to %s: %s (%d failures so far; "
+                "the message stays in its source topic)",
+                source,
+                self.topic,
+                error,
+                self.failed,
+            )

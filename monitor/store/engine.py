@@ -10,6 +10,7 @@ noticed before use) and a connect timeout (an unreachable server is reported as
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import orjson
@@ -57,12 +58,10 @@ def masked_url(url: str) -> str:
     password = _password(url)
     if password is None:
         return url
-    try:
+    with contextlib.suppress(Exception):  # unparseable: masked by position below
         parsed = make_url(url)
         if parsed.password is not None and str(parsed.password) == password:
             return parsed.render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
-        pass
     user, positional, _ = _userinfo(url)
     return url.replace(f"{user}:{positional}@", f"{user}:{MASK}@", 1)
 

@@ -27,10 +27,16 @@ TOKEN = "alertmanager-token-0123456789abcdef"
 
 
 def _post_alert(url: str, name: str) -> None:
-    alert = {"labels": {"alertname": name, "severity": "critical", "job": "driftd", "model": "churn"},
-             "annotations": {"summary": name}}
-    request = urllib.request.Request(f"{url}/api/v2/alerts", data=json.dumps([alert]).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
+    alert = {
+        "labels": {"alertname": name, "severity": "critical", "job": "driftd", "model": "churn"},
+        "annotations": {"summary": name},
+    }
+    request = urllib.request.Request(
+        f"{url}/api/v2/alerts",
+        data=json.dumps([alert]).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 200
 
@@ -54,23 +60,40 @@ def _alertnames(store_url: str) -> set[str]:
         store.close()
 
 
-def test_alertmanager_delivers_to_the_authenticated_receiver(tmp_path: Path, alertmanager_bin: str) -> None:
+def test_alertmanager_delivers_to_the_authenticated_receiver(
+    tmp_path: Path, alertmanager_bin: str
+) -> None:
     token_file = tmp_path / "driftd-token"
     token_file.write_text(TOKEN + "\n")
     port = free_port()
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
     config = tmp_path / "driftd.yaml"
-    config.write_text(f"http: {{host: 127.0.0.1, port: {port}, auth: {{token_file: driftd-token}}}}\n"
-                      f"store: {{url: '{store_url}'}}\nkafka: {{bootstrap_servers: '127.0.0.1:1'}}\n")
+    config.write_text(
+        f"http: {{host: 127.0.0.1, port: {port}, auth: {{token_file: driftd-token}}}}\n"
+        f"store: {{url: '{store_url}'}}\nkafka: {{bootstrap_servers: '127.0.0.1:1'}}\n"
+    )
     out = tmp_path / "alertmanager.yml"
-    result = CliRunner().invoke(app, ["rules", "alertmanager", "--config", str(config), "--out", str(out),
-                                      "--pager-url", "http://127.0.0.1:1/pager",
-                                      "--ticket-url", "http://127.0.0.1:1/ticket"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "rules",
+            "alertmanager",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--pager-url",
+            "http://127.0.0.1:1/pager",
+            "--ticket-url",
+            "http://127.0.0.1:1/ticket",
+        ],
+    )
     assert result.exit_code == 0, result.output
     generated = yaml.safe_load(out.read_text())
     (incidents,) = [r for r in generated["receivers"] if r["name"] == "driftd-incidents"]
     assert incidents["webhook_configs"][0]["http_config"] == {
-        "authorization": {"type": "Bearer", "credentials_file": str(token_file)}}
+        "authorization": {"type": "Bearer", "credentials_file": str(token_file)}
+    }
     assert TOKEN not in out.read_text()
 
     open_store(store_url).close()
@@ -91,8 +114,11 @@ def test_alertmanager_delivers_to_the_authenticated_receiver(tmp_path: Path, ale
             # The generated configuration, as written: the incident is recorded.
             with alertmanager(_fast(out)) as am:
                 _post_alert(am.url, "DriftdPredictionDrift")
-                wait_until(lambda: "DriftdPredictionDrift" in _alertnames(store_url), 20,
-                           what="the incident recorded through the authenticated receiver")
+                wait_until(
+                    lambda: "DriftdPredictionDrift" in _alertnames(store_url),
+                    20,
+                    what="the incident recorded through the authenticated receiver",
+                )
     finally:
         daemon.http.stop()
         daemon.writer.close()

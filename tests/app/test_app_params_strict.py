@@ -22,10 +22,15 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
         {"incident": "²"},  # str.isdigit() accepts superscripts; int() does not
         {"incident": "٣"},  # Arabic-Indic digit: isdigit and int() accept it
         {"incident": "１２"},  # full-width digits
-        {"incident": "+7"}, {"incident": "7.0"}, {"incident": "0"}, {"incident": "-1"},
+        {"incident": "+7"},
+        {"incident": "7.0"},
+        {"incident": "0"},
+        {"incident": "-1"},
         {"model": "m", "from": "now-99999999d"},  # timedelta overflow before
         {"model": "m", "from": "now-٣h"},
-        {"model": "m", "from": "1e400"}, {"model": "m", "from": "nan"}, {"model": "m", "from": "-5"},
+        {"model": "m", "from": "1e400"},
+        {"model": "m", "from": "nan"},
+        {"model": "m", "from": "-5"},
         {"model": "m", "from": "١٧٣٢٣٥٠٠٠٠"},
         {"model": "m", "from": "9" * 40},
         {"model": "m", "to": "9999-12-31T23:59:59-01:00"},  # past year 9999 in UTC
@@ -45,8 +50,15 @@ def test_good_values_still_work() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["page", "incident", "model", "version", "segment", "feature",
-                                        "from", "to"]), st.text(max_size=40), max_size=6))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["page", "incident", "model", "version", "segment", "feature", "from", "to"]
+        ),
+        st.text(max_size=40),
+        max_size=6,
+    )
+)
 def test_any_query_string_is_a_route_or_a_param_error(params: dict) -> None:
     try:
         parse_route(params, NOW)

@@ -35,13 +35,27 @@ def _no_component_scan(monkeypatch) -> None:
 def incident(tmp_path: Path, monkeypatch) -> tuple[str, int]:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = open_store(url)
-    payload = {"version": "4", "status": "firing", "alerts": [{
-        "status": "firing", "fingerprint": "abc123",
-        "labels": {"alertname": "DriftdModelDrift", "severity": "critical", "model": "churn"},
-        "annotations": {"summary": f"click [here]({EVIL}) <img src=x onerror=alert(1)>",
-                        "description": "**bold** and [link](https://ok.example)",
-                        "runbook_url": EVIL},
-        "startsAt": "2026-12-01T10:00:00Z"}]}
+    payload = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "fingerprint": "abc123",
+                "labels": {
+                    "alertname": "DriftdModelDrift",
+                    "severity": "critical",
+                    "model": "churn",
+                },
+                "annotations": {
+                    "summary": f"click [here]({EVIL}) <img src=x onerror=alert(1)>",
+                    "description": "**bold** and [link](https://ok.example)",
+                    "runbook_url": EVIL,
+                },
+                "startsAt": "2026-12-01T10:00:00Z",
+            }
+        ],
+    }
     (incident_id,) = record_notification(store.session, payload)
     store.close()
     monkeypatch.setenv(STORE_URL_ENV, url)
@@ -87,8 +101,19 @@ def test_a_note_without_the_proxy_header_is_refused(incident, tmp_path: Path, mo
 
 def test_helpers() -> None:
     assert safe_link("https://runbooks.example/x") == "https://runbooks.example/x"
-    for bad in (EVIL, "data:text/html,<script>", "vbscript:x", "http://", "/relative", "https://a b",
-                "file:///etc/passwd", "https://x\n.example", 7, None, "https://x/" + "a" * 3000):
+    for bad in (
+        EVIL,
+        "data:text/html,<script>",
+        "vbscript:x",
+        "http://",
+        "/relative",
+        "https://a b",
+        "file:///etc/passwd",
+        "https://x\n.example",
+        7,
+        None,
+        "https://x/" + "a" * 3000,
+    ):
         assert safe_link(bad) is None, bad
     assert plain("[a](b)") == "\\[a\\]\\(b\\)"
     assert note_author({"x-forwarded-user": " alice "}, "X-Forwarded-User", "bob") == "alice"

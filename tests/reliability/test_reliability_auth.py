@@ -23,16 +23,28 @@ TOKEN = "0123456789abcdef-daemon-token"
 
 
 def alert_payload(name: str = "DriftdModelDrift", fingerprint: str = "a1b2c3") -> bytes:
-    return orjson.dumps({
-        "version": "4", "status": "firing", "receiver": "driftd-incidents",
-        "alerts": [{"status": "firing", "fingerprint": fingerprint,
+    return orjson.dumps(
+        {
+            "version": "4",
+            "status": "firing",
+            "receiver": "driftd-incidents",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "fingerprint": fingerprint,
                     "labels": {"alertname": name, "severity": "critical", "model": "churn"},
                     "annotations": {"summary": "forged?"},
-                    "startsAt": "2026-12-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}],
-    })
+                    "startsAt": "2026-12-01T10:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z",
+                }
+            ],
+        }
+    )
 
 
-def post(port: int, path: str, body: bytes, token: str | None = None, scheme: str = "Bearer") -> tuple[int, dict, dict]:
+def post(
+    port: int, path: str, body: bytes, token: str | None = None, scheme: str = "Bearer"
+) -> tuple[int, dict, dict]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     headers = {"Content-Type": "application/json"}
     if token is not None:
@@ -48,7 +60,9 @@ def post(port: int, path: str, body: bytes, token: str | None = None, scheme: st
 def get(port: int, path: str, token: str | None = None) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        connection.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+        connection.request(
+            "GET", path, headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
         response = connection.getresponse()
         response.read()
         return response.status
@@ -79,8 +93,13 @@ def incidents(daemon: Daemon) -> int:
 
 def test_a_forged_alert_without_the_token_is_refused(daemon: Daemon) -> None:
     port = daemon.http.port
-    for token, scheme in ((None, "Bearer"), ("wrong-token-0123456789", "Bearer"), (TOKEN, "Basic"),
-                          (TOKEN[:-1], "Bearer"), (TOKEN + "x", "Bearer")):
+    for token, scheme in (
+        (None, "Bearer"),
+        ("wrong-token-0123456789", "Bearer"),
+        (TOKEN, "Basic"),
+        (TOKEN[:-1], "Bearer"),
+        (TOKEN + "x", "Bearer"),
+    ):
         status, body, headers = post(port, "/api/v1/alerts", alert_payload(), token, scheme)
         assert status == 401, (token, scheme)
         assert body["error"] == "unauthorized"
@@ -106,15 +125,21 @@ def test_metrics_need_the_token_when_configured_and_probes_never(daemon: Daemon)
 def test_bearer_auth_compares_whole_tokens() -> None:
     auth = BearerAuth(TOKEN)
     assert auth.allows(f"Bearer {TOKEN}") and auth.allows(f"Bearer {TOKEN}".encode())
-    assert not auth.allows(f"Bearer  {TOKEN}x") and not auth.allows("Bearer") and not auth.allows("")
+    assert (
+        not auth.allows(f"Bearer  {TOKEN}x") and not auth.allows("Bearer") and not auth.allows("")
+    )
     assert not auth.allows(f"Token {TOKEN}") and not auth.allows(TOKEN)
     assert TOKEN not in repr(auth)
     assert BearerAuth(None).allows(None)  # loopback without a token: open, as before
 
 
 def test_non_loopback_without_a_token_refuses_to_start(tmp_path: Path) -> None:
-    settings = Settings(http={"host": "0.0.0.0", "port": 0}, store={"url": f"sqlite:///{tmp_path / 's.db'}"})
-    with pytest.raises(ConfigError, match=r"http\.host '0\.0\.0\.0'.*http\.auth\.token_file.*--insecure"):
+    settings = Settings(
+        http={"host": "0.0.0.0", "port": 0}, store={"url": f"sqlite:///{tmp_path / 's.db'}"}
+    )
+    with pytest.raises(
+        ConfigError, match=r"http\.host '0\.0\.0\.0'.*http\.auth\.token_file.*--insecure"
+    ):
         Daemon(settings)
     for host in ("127.0.0.1", "::1", "localhost"):
         require_token(host, None, insecure=False, key="http")
@@ -122,9 +147,13 @@ def test_non_loopback_without_a_token_refuses_to_start(tmp_path: Path) -> None:
     require_token("10.0.0.5", TOKEN, insecure=False, key="http")
 
 
-def test_driftd_run_names_the_missing_token_and_accepts_insecure(tmp_path: Path, monkeypatch) -> None:
+def test_driftd_run_names_the_missing_token_and_accepts_insecure(
+    tmp_path: Path, monkeypatch
+) -> None:
     config = tmp_path / "driftd.yaml"
-    config.write_text(f"http: {{host: 0.0.0.0, port: 0}}\nstore: {{url: 'sqlite:///{tmp_path / 's.db'}'}}\n")
+    config.write_text(
+        f"http: {{host: 0.0.0.0, port: 0}}\nstore: {{url: 'sqlite:///{tmp_path / 's.db'}'}}\n"
+    )
     result = CliRunner().invoke(app, ["run", "--config", str(config)])
     assert result.exit_code == 2
     assert "http.host '0.0.0.0'" in result.output and "--insecure" in result.output

@@ -21,9 +21,15 @@ BIG = 1_500_000
 
 
 def _dead_letters(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list:
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
-                             consumer_timeout_ms=2_000, fetch_max_bytes=8_000_000,
-                             max_partition_fetch_bytes=8_000_000)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        consumer_timeout_ms=2_000,
+        fetch_max_bytes=8_000_000,
+        max_partition_fetch_bytes=8_000_000,
+    )
     found: list = []
     deadline = time.monotonic() + timeout
     try:
@@ -36,14 +42,24 @@ def _dead_letters(bootstrap: str, topic: str, expected: int, timeout: float = 60
 
 
 @pytest.mark.integration
-def test_a_too_large_message_is_found_on_the_dead_letter_topic(tmp_path: Path, kafka_bootstrap: str,
-                                                               topic_prefix: str) -> None:
-    settings = load_settings(None, kafka={
-        "bootstrap_servers": kafka_bootstrap, "group_id": f"{topic_prefix}-g",
-        "predictions_topic": f"{topic_prefix}.predictions", "labels_topic": f"{topic_prefix}.labels",
-        "dead_letter_topic": f"{topic_prefix}.dlq", "max_poll_interval_ms": 3000,
-        "session_timeout_ms": 6000, "heartbeat_interval_ms": 500,
-    }, http={"port": 0}, labels={"enabled": False})
+def test_a_too_large_message_is_found_on_the_dead_letter_topic(
+    tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    settings = load_settings(
+        None,
+        kafka={
+            "bootstrap_servers": kafka_bootstrap,
+            "group_id": f"{topic_prefix}-g",
+            "predictions_topic": f"{topic_prefix}.predictions",
+            "labels_topic": f"{topic_prefix}.labels",
+            "dead_letter_topic": f"{topic_prefix}.dlq",
+            "max_poll_interval_ms": 3000,
+            "session_timeout_ms": 6000,
+            "heartbeat_interval_ms": 500,
+        },
+        http={"port": 0},
+        labels={"enabled": False},
+    )
     assert settings.limits.max_message_bytes < BIG
     big = b'{"model": "churn", "pad": "' + b"x" * (BIG - 40) + b'"}'
     small = b"not json at all"
@@ -107,7 +123,9 @@ def test_failed_sends_are_counted_from_their_futures(caplog) -> None:
     metrics = PipelineMetrics(CollectorRegistry())
     ok = DeadLetters(_Producer(), "dlq", metrics)
     assert ok.publish(b"{}", "schema", "no model", source="p:0:1", topic="p", partition=0, offset=1)
-    assert ok.sent == 1 and metrics.registry.get_sample_value("driftd_dead_letter_errors_total") == 0
+    assert (
+        ok.sent == 1 and metrics.registry.get_sample_value("driftd_dead_letter_errors_total") == 0
+    )
     # Broker refuses later (async): the errback counts it.
     failing = DeadLetters(_Producer(RuntimeError("NotLeaderForPartition")), "dlq", metrics)
     assert failing.publish(b"{}", "schema", "x", source="p:0:2")
@@ -131,6 +149,9 @@ def test_the_real_producer_refusal_is_counted(kafka_bootstrap: str, topic_prefix
         letters = DeadLetters(producer, f"{topic_prefix}.dlq", metrics)
         assert letters.publish(b"x" * BIG, "too_large", "big", source="p:0:0")
         producer.flush(timeout=30)
-        assert letters.sent == 1 and metrics.registry.get_sample_value("driftd_dead_letter_truncated_total") == 1
+        assert (
+            letters.sent == 1
+            and metrics.registry.get_sample_value("driftd_dead_letter_truncated_total") == 1
+        )
     finally:
         producer.close()

@@ -37,10 +37,16 @@ def test_open_store_masks_the_password(url: str) -> None:
 @pytest.mark.parametrize("url", BAD_URLS)
 def test_driftd_run_prints_one_masked_line(url: str, tmp_path: Path) -> None:
     config = tmp_path / "driftd.yaml"
-    config.write_text(f"store: {{url: '{url}'}}\nkafka: {{bootstrap_servers: '127.0.0.1:1'}}\n"
-                      "http: {port: 0}\n")
-    result = subprocess.run([sys.executable, "-m", "monitor.cli", "run", "--config", str(config)],
-                            capture_output=True, text=True, timeout=120)
+    config.write_text(
+        f"store: {{url: '{url}'}}\nkafka: {{bootstrap_servers: '127.0.0.1:1'}}\nhttp: {{port: 0}}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     assert PASSWORD not in output

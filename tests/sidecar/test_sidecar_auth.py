@@ -16,22 +16,38 @@ TOKEN = "sidecar-token-0123456789abcdef"
 
 
 @pytest.mark.integration
-def test_writes_without_the_token_are_refused_and_with_it_delivered(kafka_bootstrap: str, topic_prefix: str) -> None:
-    logger = PredictionLogger(bootstrap_servers=kafka_bootstrap, predictions_topic=f"{topic_prefix}.predictions",
-                              labels_topic=f"{topic_prefix}.labels")
+def test_writes_without_the_token_are_refused_and_with_it_delivered(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    logger = PredictionLogger(
+        bootstrap_servers=kafka_bootstrap,
+        predictions_topic=f"{topic_prefix}.predictions",
+        labels_topic=f"{topic_prefix}.labels",
+    )
     try:
-        with running_sidecar(logger, auth=BearerAuth(TOKEN, metrics=True)) as url, \
-                httpx.Client(base_url=url, timeout=10) as client:
-            for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"},
-                            {"Authorization": f"Basic {TOKEN}"}):
-                for path, event in (("/v1/predictions", prediction_event(0)), ("/v1/labels", label_event(0))):
+        with (
+            running_sidecar(logger, auth=BearerAuth(TOKEN, metrics=True)) as url,
+            httpx.Client(base_url=url, timeout=10) as client,
+        ):
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong-token-0123456789"},
+                {"Authorization": f"Basic {TOKEN}"},
+            ):
+                for path, event in (
+                    ("/v1/predictions", prediction_event(0)),
+                    ("/v1/labels", label_event(0)),
+                ):
                     response = client.post(path, json=event, headers=headers)
                     assert response.status_code == 401, (path, headers)
                     assert response.json()["error"] == "unauthorized"
                     assert response.headers["www-authenticate"].startswith("Bearer")
             assert client.get("/metrics").status_code == 401
             good = {"Authorization": f"Bearer {TOKEN}"}
-            assert client.post("/v1/predictions", json=prediction_event(1), headers=good).status_code == 202
+            assert (
+                client.post("/v1/predictions", json=prediction_event(1), headers=good).status_code
+                == 202
+            )
             assert client.post("/v1/labels", json=label_event(1), headers=good).status_code == 202
             assert client.get("/metrics", headers=good).status_code == 200
             assert client.get("/healthz").status_code == 200  # probes stay open
