@@ -35,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.auth import CHALLENGE, UNAUTHORIZED_BODY, BearerAuth
 from monitor.events import SCHEMA, TOO_LARGE
+from monitor.http_asgi import HeadTimeoutH11
 from monitor.sidecar.client import PredictionLogger
 from monitor.sidecar.errors import InvalidEvent
 from monitor.sidecar.metrics import SidecarMetrics
@@ -234,6 +235,8 @@ class SidecarServer(uvicorn.Server):
         super().__init__(uvicorn.Config(
             app, host=host, port=port, log_level="warning", access_log=False,
             lifespan="on", timeout_graceful_shutdown=5,
+            # h11 with a deadline for request heads: slow clients are cut off (slowloris).
+            http=HeadTimeoutH11, proxy_headers=False,
         ))
         self.on_stop = on_stop
 

@@ -64,3 +64,23 @@ def test_non_loopback_host_without_a_token_does_not_start(monkeypatch) -> None:
     assert result.exit_code == 2
     assert "--host '0.0.0.0'" in result.output and "sidecar.auth.token_file" in result.output
     assert "--insecure" in result.output
+
+
+def test_a_slow_request_head_is_cut_off(monkeypatch) -> None:
+    import socket
+    import time
+
+    from monitor.http_asgi import HeadTimeoutH11
+
+    monkeypatch.setattr(HeadTimeoutH11, "head_timeout", 1.0)
+    logger = PredictionLogger(bootstrap_servers="127.0.0.1:1")
+    try:
+        with running_sidecar(logger, auth=BearerAuth(TOKEN)) as url:
+            port = int(url.rsplit(":", 1)[1])
+            began = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"POST /v1/predictions HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+                assert sock.recv(4096) == b""
+            assert time.monotonic() - began < 5
+    finally:
+        logger.close(timeout=1)
