@@ -147,7 +147,7 @@ def test_non_loopback_without_a_token_refuses_to_start(tmp_path: Path) -> None:
     require_token("10.0.0.5", TOKEN, insecure=False, key="http")
 
 
-def test_driftd_run_names_the_missing_token_and_accepts_insecure(
+def test_driftd_run_names_the_missing_token_in_one_line(
     tmp_path: Path, monkeypatch
 ) -> None:
     config = tmp_path / "driftd.yaml"
