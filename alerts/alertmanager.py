@@ -30,7 +30,7 @@ from typing import Any
 from monitor.config import Settings
 
 __all__ = ["ALERT_NAME_MATCHER", "ALERT_NAME_PATTERN", "GROUP_BY", "TIMINGS", "alertmanager_config",
-           "incidents_url"]
+           "bearer_scrape_auth", "incidents_url"]
 
 ALERT_NAME_PATTERN = "Driftd.+"
 ALERT_NAME_MATCHER = f'alertname=~"{ALERT_NAME_PATTERN}"'
@@ -50,8 +50,23 @@ def incidents_url(settings: Settings) -> str:
     return f"http://{host}:{settings.http.port}{RECEIVER_PATH}"
 
 
-def _webhook(name: str, url: str) -> dict[str, Any]:
-    return {"name": name, "webhook_configs": [{"url": url, "send_resolved": True, "max_alerts": 0}]}
+def _webhook(name: str, url: str, credentials_file: str | None = None) -> dict[str, Any]:
+    webhook: dict[str, Any] = {"url": url, "send_resolved": True, "max_alerts": 0}
+    if credentials_file:
+        # Alertmanager sends `Authorization: Bearer <file content>` (re-read on each request).
+        webhook["http_config"] = {
+            "authorization": {"type": "Bearer", "credentials_file": credentials_file}
+        }
+    return {"name": name, "webhook_configs": [webhook]}
+
+
+def bearer_scrape_auth(credentials_file: str) -> dict[str, Any]:
+    """The ``authorization`` block of a Prometheus scrape job for a token-protected /metrics.
+
+    >>> bearer_scrape_auth("/run/secrets/driftd-token")
+    {'authorization': {'type': 'Bearer', 'credentials_file': '/run/secrets/driftd-token'}}
+    """
+    return {"authorization": {"type": "Bearer", "credentials_file": credentials_file}}
 
 
 def alertmanager_config(
@@ -59,6 +74,7 @@ def alertmanager_config(
     ticket_url: str,
     incidents_receiver_url: str | None = None,
     *,
+    incidents_credentials_file: str | None = None,
     group_wait: str = TIMINGS["group_wait"],
     group_interval: str = TIMINGS["group_interval"],
     repeat_interval: str = TIMINGS["repeat_interval"],
@@ -73,6 +89,9 @@ def alertmanager_config(
         Webhook URLs of the paging and ticketing endpoints.
     incidents_receiver_url
         driftd's receiver (see :func:`incidents_url`); left out when None.
+    incidents_credentials_file
+        File holding driftd's ``http.auth`` token, as Alertmanager sees it; the
+        receiver then sends ``Authorization: Bearer`` with its content.
     group_wait, group_interval, repeat_interval, pager_repeat_interval, resolve_timeout
         Alertmanager timings (tests use seconds).
     """
@@ -83,7 +102,9 @@ def alertmanager_config(
         _webhook("ticket", ticket_url),
     ]
     if incidents_receiver_url:
-        receivers.append(_webhook("driftd-incidents", incidents_receiver_url))
+        receivers.append(
+            _webhook("driftd-incidents", incidents_receiver_url, incidents_credentials_file)
+        )
         routes.append(
             {"receiver": "driftd-incidents", "matchers": [ALERT_NAME_MATCHER], "continue": True}
         )

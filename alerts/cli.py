@@ -169,6 +169,14 @@ def alertmanager(
             "--incidents-url", help="driftd's receiver; default from http.host/http.port."
         ),
     ] = None,
+    credentials_file: Annotated[
+        str | None,
+        typer.Option(
+            "--credentials-file",
+            help="The token file of driftd's http.auth as Alertmanager mounts it; "
+            "default: http.auth.token_file of the configuration.",
+        ),
+    ] = None,
     record_incidents: Annotated[
         bool,
         typer.Option("--record-incidents/--no-record-incidents", help="Send alerts to driftd too."),
@@ -187,9 +195,16 @@ def alertmanager(
 
     settings = _settings(config)
     receiver = (incidents_url or default_incidents_url(settings)) if record_incidents else None
+    if credentials_file is None and settings.http.auth.token_file is not None:
+        credentials_file = str(settings.http.auth.token_file)
+    if receiver and credentials_file is None and settings.http.auth.token is not None:
+        typer.echo("warning: http.auth.token is set but Alertmanager needs it in a file; "
+                   "pass --credentials-file", err=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
-        dump_yaml(alertmanager_config(pager_url, ticket_url, receiver)), encoding="utf-8"
+        dump_yaml(alertmanager_config(pager_url, ticket_url, receiver,
+                                      incidents_credentials_file=credentials_file)),
+        encoding="utf-8",
     )
     typer.echo(f"wrote {out}")
     if find_tool("amtool", amtool) is None:

@@ -203,6 +203,28 @@ def pipeline_alerts(ctx: Context) -> list[AlertSpec]:
             ),
         ),
         AlertSpec(
+            name="DriftdDeadLetterFailures",
+            group="driftd-pipeline",
+            severity="warning",
+            scope="pipeline",
+            expr=f"increase(driftd_dead_letter_errors_total[{w}]) > 0",
+            summary="Rejected messages cannot be written to the dead-letter topic",
+            describe=lambda r: (
+                f"driftd at {r.label('instance')} failed to dead-letter {r.value('%.0f')} rejected "
+                f"messages over the last {w}; they are only in their source topic (until its "
+                "retention) and the daemon's log."
+            ),
+            cases=(
+                Case(
+                    series=(
+                        Series(sel("driftd_dead_letter_errors_total", base), 0.1, 0.0, counter=True),
+                    ),
+                    labels=base,
+                    value=0.1 * parse_duration(w),
+                ),
+            ),
+        ),
+        AlertSpec(
             name="DriftdExplainQueueSaturated",
             group="driftd-pipeline",
             severity="info",

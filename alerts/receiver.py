@@ -16,6 +16,7 @@ retry); a store failure is answered with 503 so that Alertmanager retries.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ _LABEL_COLUMNS = {
 }
 
 SessionFactory = Callable[[], Session]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,14 +286,17 @@ def handle_webhook(
     except WebhookError as error:
         return _reply(400, {"error": str(error)})
     if session_factory is None:
-        return _reply(503, {"error": "no store configured"})
+        return _reply(503, {"error": "store unavailable; retry later"})
     try:
         ids = record_alerts(session_factory, alerts)
     except exc.SQLAlchemyError as error:
         if metrics is not None:
             metrics.store_errors.labels(operation="record_incident").inc()
+        # The reason (database host, port, user) goes to the log, not to the caller.
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()
-        return _reply(503, {"error": f"store: {reason[0] if reason else type(error).__name__}"})
+        log.warning("could not record %d alert(s): %s", len(alerts),
+                    reason[0] if reason else type(error).__name__)
+        return _reply(503, {"error": "store unavailable; retry later"})
     if metrics is not None:
         for alert in alerts:
             metrics.incidents.labels(status=alert.status).inc()

@@ -65,7 +65,7 @@ def run_app(
 
     env = dict(os.environ)
     # Through the environment, not argv: a password in the URL must not show in `ps`.
-    env[STORE_URL_ENV] = store_url or settings.store.url
+    env[STORE_URL_ENV] = store_url or settings.store.url.get_secret_value()
     if use_file:
         env[CONFIG_ENV] = str(config.resolve())
     command = streamlit_command(port if port is not None else settings.app.port, host)

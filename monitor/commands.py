@@ -35,21 +35,30 @@ def run(
         "--reset-state",
         help="Start with empty window and label state when the saved checkpoint cannot be read "
              "(it is reported and the daemon stays not ready otherwise).")] = False,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Serve a non-loopback http.host without a token (no authentication).")] = False,
 ) -> None:
     """Run the daemon: consume, compute, export /metrics, store results."""
     setup_logging(log_level, log_format)
+    from monitor.store.errors import StoreError
+
     try:
         settings = load_settings(config)
         from monitor.startup import check_models
 
         check_models(settings)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    from monitor.daemon import Daemon
+        from monitor.daemon import Daemon
 
-    daemon = Daemon(settings)
-    daemon.consumer.reset_state = reset_state
+        daemon = Daemon(settings, insecure=insecure)
+        daemon.consumer.reset_state = reset_state
+    except (ConfigError, StoreError) as exc:
+        # One line naming the key; no traceback (it would show the store URL).
+        typer.echo(f"driftd run: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # the HTTP port: in use, or an address this machine does not have
+        typer.echo(f"driftd run: cannot listen on {settings.http.host}:{settings.http.port}: "
+                   f"{exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
     raise typer.Exit(daemon.run_forever())
 
 

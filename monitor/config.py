@@ -27,6 +27,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from monitor.auth import AuthSettings
+from monitor.kafka_settings import KafkaSettings
+
 __all__ = ["ConfigError", "KafkaSettings", "ModelSettings", "Settings", "load_settings"]
 
 
@@ -36,62 +39,6 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class KafkaSettings(_Section):
-    """Where events come from. Security options are passed through to kafka-python."""
-
-    bootstrap_servers: str = "127.0.0.1:9092"
-    predictions_topic: str = "driftd.predictions"
-    labels_topic: str = "driftd.labels"
-    dead_letter_topic: str = "driftd.dead-letter"
-    group_id: str = "driftd"
-    # explain.mode kafka: tasks for `driftd explain-worker`, a consumer group of its own.
-    explain_topic: str = "driftd.explain-tasks"
-    explain_group_id: str = "driftd-explain"
-    client_id: str = "driftd"
-    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    max_poll_records: int = Field(5000, ge=1, le=100_000)
-    poll_timeout_ms: int = Field(200, ge=1, le=60_000)
-    # kafka-python's default (300 s) stalls group joins on some brokers; tests set it small.
-    max_poll_interval_ms: int = Field(300_000, ge=1_000)
-    session_timeout_ms: int = Field(10_000, ge=1_000)
-    heartbeat_interval_ms: int = Field(3_000, ge=100)
-    request_timeout_ms: int = Field(30_000, ge=1_000)
-    reconnect_backoff_max_ms: int = Field(10_000, ge=50)
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
-    sasl_plain_username: str | None = None
-    sasl_plain_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
-    ssl_password: SecretStr | None = None
-    ssl_check_hostname: bool = True
-
-    def client_options(self) -> dict[str, Any]:
-        """Connection and security options shared by consumers and producers."""
-        options: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap_servers.split(","),
-            "client_id": self.client_id,
-            "security_protocol": self.security_protocol,
-            "request_timeout_ms": self.request_timeout_ms,
-            "reconnect_backoff_max_ms": self.reconnect_backoff_max_ms,
-        }
-        if self.sasl_mechanism:
-            options["sasl_mechanism"] = self.sasl_mechanism
-            options["sasl_plain_username"] = self.sasl_plain_username
-            if self.sasl_plain_password is not None:
-                options["sasl_plain_password"] = self.sasl_plain_password.get_secret_value()
-        if self.security_protocol in ("SSL", "SASL_SSL"):
-            options["ssl_check_hostname"] = self.ssl_check_hostname
-            for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-                value = getattr(self, key)
-                if value is not None:
-                    options[key] = str(value)
-            if self.ssl_password is not None:
-                options["ssl_password"] = self.ssl_password.get_secret_value()
-        return options
 
 
 class WindowSettings(_Section):
@@ -181,12 +128,23 @@ class LimitSettings(_Section):
 
 
 class HttpSettings(_Section):
+    """The daemon's port: /metrics, /healthz, /readyz and the alert receiver."""
+
     host: str = "127.0.0.1"
     port: int = Field(9108, ge=0, le=65_535)
+    # Bearer token of POST /api/v1/alerts (and /metrics with auth.metrics); required off loopback.
+    auth: AuthSettings = AuthSettings()
+
+
+class SidecarSettings(_Section):
+    """``driftd sidecar``: the token of POST /v1/predictions and /v1/labels."""
+
+    auth: AuthSettings = AuthSettings()
 
 
 class StoreSettings(_Section):
-    url: str = "sqlite:///driftd.db"
+    # A SecretStr: a PostgreSQL URL carries its password (repr and logs show ***).
+    url: SecretStr = SecretStr("sqlite:///driftd.db")
     retention_days: int = Field(90, ge=1)
     write_batch_size: int = Field(500, ge=1)
 
@@ -220,6 +178,10 @@ class CheckpointSettings(_Section):
 class AppSettings(_Section):
     url: str = "http://127.0.0.1:8501"
     port: int = Field(8501, ge=0, le=65_535)
+    # Header set by the SSO proxy in front of the app (e.g. X-Forwarded-User): the author
+    # of notes. Unset: authors type their name. Set it only behind a proxy that strips it.
+    author_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    max_note_chars: int = Field(2000, ge=1, le=100_000)
 
 
 class AlertSettings(_Section):
@@ -277,6 +239,7 @@ class Settings(BaseSettings):
     baseline_dir: Path = Path("baselines")
     limits: LimitSettings = LimitSettings()
     http: HttpSettings = HttpSettings()
+    sidecar: SidecarSettings = SidecarSettings()
     store: StoreSettings = StoreSettings()
     labels: LabelSettings = LabelSettings()
     explain: ExplainSettings = ExplainSettings()
@@ -295,8 +258,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_explain_store(self) -> Settings:
-        if self.explain.enabled and self.explain.mode == "kafka" and self.store.url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):
-            raise ValueError(f"store.url {self.store.url!r}: explain.mode 'kafka' needs a store explain-workers can open (a SQLite file or PostgreSQL)")
+        url = self.store.url.get_secret_value()
+        if self.explain.enabled and self.explain.mode == "kafka" and url.rstrip("/") in ("sqlite:", "sqlite:///:memory:"):
+            raise ValueError(f"store.url {url!r}: explain.mode 'kafka' needs a store explain-workers can open (a SQLite file or PostgreSQL)")
         return self
 
     @model_validator(mode="after")
@@ -357,12 +321,18 @@ class Settings(BaseSettings):
         return env_settings, init_settings, file_secret_settings
 
 
+# Values under these keys may be passwords or tokens (a store URL carries its password).
+_SECRET_KEYS = {"token", "token_file", "url", "sasl_plain_password", "ssl_password"}
+
+
 def _format_error(error: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        if _SECRET_KEYS & {str(part) for part in item["loc"]}:
+            shown = " (value not shown: it may hold a secret)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key"
@@ -418,7 +388,12 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         m.model_copy(update={"baseline": resolve(m.baseline), "model_file": resolve(m.model_file)})
         for m in settings.models
     ]
+    def auth(section: Any) -> Any:
+        update = {"token_file": resolve(section.auth.token_file)}
+        return section.model_copy(update={"auth": section.auth.model_copy(update=update)})
+
     return settings.model_copy(
-        update={"models": models, "baseline_dir": resolve(settings.baseline_dir)}
+        update={"models": models, "baseline_dir": resolve(settings.baseline_dir),
+                "http": auth(settings.http), "sidecar": auth(settings.sidecar)}
     )
 

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from monitor.config import Settings
+from monitor.deadletter import DeadLetters
 from monitor.decode import Rejected
 from monitor.logs import invalid_event_log, log_partitions
 from monitor.metrics import PipelineMetrics
@@ -147,6 +148,7 @@ class Consumer:
         self._pacer = Pacer(self._consumer, self.kafka.predictions_topic, self.pipeline, self.metrics,
                             lambda: set(self.rebalance.assigned), self._positions)
         self._producer = KafkaProducer(linger_ms=20, acks="all", retries=5, max_block_ms=min(self.kafka.request_timeout_ms, 5000), **options)
+        self._dead_letters = DeadLetters(self._producer, self.kafka.dead_letter_topic, self.metrics)
         self.connected = True
 
     def _disconnect(self) -> None:
@@ -314,20 +316,14 @@ class Consumer:
             self._pacer.read_in_step()
 
     def _dead_letter(self, tp: Any, message: Any, item: Rejected) -> None:
-        self._dead_letter_value(message.value, item.reason, item.detail, f"{tp.topic}:{tp.partition}:{message.offset}", message.key)
+        self._dead_letter_value(message.value, item.reason, item.detail, f"{tp.topic}:{tp.partition}:{message.offset}", message.key,
+                                where={"topic": tp.topic, "partition": tp.partition, "offset": message.offset})
 
-    def _dead_letter_value(self, value: bytes | None, reason: str, detail: str, source: str, key: bytes | None = None) -> None:
+    def _dead_letter_value(self, value: bytes | None, reason: str, detail: str, source: str, key: bytes | None = None,
+                           where: dict[str, Any] | None = None) -> None:
         self.invalid_log.log(reason, "invalid event dead-lettered (%s) from %s: %s", reason, source, detail[:300], event="invalid_event", reason=reason)
-        headers = [
-            ("driftd-reason", reason.encode()),
-            ("driftd-detail", detail.encode("utf-8", "replace")[:1000]),
-            ("driftd-source", source.encode()),
-        ]
-        try:
-            self._producer.send(self.kafka.dead_letter_topic, value=value, key=key, headers=headers)
-        except Exception:
-            self.metrics.dead_letter_errors.inc()
-            log.warning("could not dead-letter a message from %s", source, exc_info=True)
+        # Truncation of oversized values and send-failure counting: monitor.deadletter.
+        self._dead_letters.publish(value, reason, detail, source=source, key=key, **(where or {}))
 
     def checkpoint(self, force: bool = False) -> bool:
         """Save state + offsets in one store transaction, then commit those offsets."""

@@ -15,8 +15,9 @@ import threading
 import time
 from typing import Any
 
+from monitor.auth import BearerAuth, InsecureBind, is_loopback, require_token, resolve_token
 from monitor.baselines import BaselineRegistry
-from monitor.config import Settings
+from monitor.config import ConfigError, Settings
 from monitor.consumer import Consumer
 from monitor.http import HttpServer
 from monitor.logs import WindowLog
@@ -43,10 +44,19 @@ class Daemon:
     with_store
         Open the store (results, baselines, checkpoints). Off only for tests of the
         pure Kafka path.
+    insecure
+        Serve a non-loopback ``http.host`` without a token (``driftd run --insecure``).
+
+    Raises
+    ------
+    ConfigError
+        When ``http.auth`` names an unreadable token file, or ``http.host`` is not
+        loopback, no token is set and ``insecure`` is false.
     """
 
-    def __init__(self, settings: Settings, *, with_store: bool = True) -> None:
+    def __init__(self, settings: Settings, *, with_store: bool = True, insecure: bool = False) -> None:
         self.settings = settings
+        auth = self._http_auth(settings, insecure)
         limits = settings.limits
         self.registry, self.metrics, self.collector = create_metrics(
             max_keys=limits.max_models * limits.max_segments_per_model * 4
@@ -76,7 +86,7 @@ class Daemon:
             flush_outputs=self._flush_store if self.store is not None else None,
         )
         self._initialise_series()
-        self.http = HttpServer(settings.http.host, settings.http.port, self.registry, self.health, self.ready)
+        self.http = HttpServer(settings.http.host, settings.http.port, self.registry, self.health, self.ready, auth=auth)
         self._mount_receiver()
         self._thread: threading.Thread | None = None
 
@@ -97,6 +107,18 @@ class Daemon:
             for model in self.settings.models:
                 for reason in ("queue_full", "budget", "model_unavailable", "worker_error", "store_error"):
                     self.metrics.explain_dropped.labels(model=model.name, reason=reason)
+
+    @staticmethod
+    def _http_auth(settings: Settings, insecure: bool) -> BearerAuth:
+        try:
+            token = resolve_token(settings.http.auth, "http.auth")
+            require_token(settings.http.host, token, insecure=insecure, key="http")
+        except (InsecureBind, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
+        if token is None and not is_loopback(settings.http.host):
+            log.warning("http.host %s without a token (--insecure): anyone who can reach the port "
+                        "can create and resolve incidents", settings.http.host)
+        return BearerAuth(token, metrics=settings.http.auth.metrics)
 
     # -- optional parts --------------------------------------------------------
     def _open_store(self) -> None:

@@ -74,6 +74,11 @@ class PipelineMetrics:
             "driftd_dead_letter_errors", "Dead-letter messages that could not be published.",
             registry=registry,
         )
+        self.dead_letter_truncated = Counter(
+            "driftd_dead_letter_truncated",
+            "Dead letters whose value was too large to publish and was cut to a preview.",
+            registry=registry,
+        )
         self.late_events = Counter(
             "driftd_late_events", "Events later than the watermark plus allowed lateness.", ["model"],
             registry=registry,

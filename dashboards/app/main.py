@@ -26,7 +26,7 @@ def _store_url() -> str:
     # Started by plain `streamlit run`: the same settings sources as the daemon.
     from monitor.config import load_settings
 
-    return load_settings().store.url
+    return load_settings().store.url.get_secret_value()
 
 
 def _shown_url(url: str) -> str:

@@ -27,7 +27,11 @@ __all__ = ["PAGES", "AppError", "ParamError", "Route", "parse_route", "parse_tim
 PAGES = ("overview", "incident", "model")
 # Anything longer is not a model, version, segment or feature name driftd wrote.
 _MAX_LEN = 600
-_RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
+# ASCII digits only (str.isdigit and \d accept "²" and "٣"), and bounded: int() of a
+# long digit string overflows timedelta and SQLite's 64-bit integers.
+_RELATIVE = re.compile(r"^now(?:-([0-9]{1,9})([smhdw]))?$")
+_NUMBER = re.compile(r"^[0-9]{1,16}(?:\.[0-9]{1,9})?$")
+_INCIDENT = re.compile(r"^[0-9]{1,18}$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 # Epoch values above this are milliseconds (1e11 s is the year 5138).
 _MS_CUTOFF = 1e11
@@ -73,11 +77,11 @@ def parse_time(name: str, value: str, now: datetime | None = None) -> datetime:
     if relative:
         now = now or datetime.now(UTC)
         amount, unit = relative.groups()
-        return now - timedelta(seconds=int(amount or 0) * _UNIT_SECONDS.get(unit or "s", 1))
-    try:
-        number = float(text)
-    except ValueError:
-        number = None
+        try:
+            return now - timedelta(seconds=int(amount or 0) * _UNIT_SECONDS.get(unit or "s", 1))
+        except OverflowError:
+            raise ParamError(f"`{name}`: {value!r} reaches before the year 1") from None
+    number = float(text) if _NUMBER.match(text) else None
     if number is not None:
         if not math.isfinite(number) or number < 0:
             raise ParamError(f"`{name}`: {value!r} is not a valid time")
@@ -95,7 +99,10 @@ def parse_time(name: str, value: str, now: datetime | None = None) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is after the year 9999 in UTC
+        raise ParamError(f"`{name}`: {value!r} is out of range for a time") from None
 
 
 def _text(params: Mapping[str, str], name: str) -> str | None:
@@ -138,7 +145,7 @@ def parse_route(params: Mapping[str, str], now: datetime | None = None) -> Route
     incident_id = None
     raw_incident = _text(params, "incident")
     if raw_incident is not None:
-        if not raw_incident.isdigit() or int(raw_incident) <= 0:
+        if not _INCIDENT.match(raw_incident) or int(raw_incident) <= 0:
             raise ParamError(
                 f"`incident` must be a positive whole number (an incident id), got {raw_incident!r}"
             )

@@ -5,13 +5,20 @@ Services: ``broker`` (Apache Kafka in KRaft mode), ``postgres``, ``driftd``, ``a
 generated routing; every alert also recorded by driftd), ``grafana`` (the generated
 datasource, dashboards and alert rules provisioned from files). All configuration
 files sit next to ``docker-compose.yml`` and are mounted read-only.
+
+driftd listens on the compose network, so its alert receiver needs a bearer token:
+create ``secrets/driftd-token`` next to ``docker-compose.yml`` (``openssl rand -hex
+32 > secrets/driftd-token``) before ``docker compose up``. It is mounted as a
+compose secret into driftd (``http.auth.token_file``), Alertmanager (the receiver's
+``credentials_file``) and Prometheus (the scrape ``authorization``, used when
+``http.auth.metrics`` is on).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from alerts.alertmanager import RECEIVER_PATH, alertmanager_config
+from alerts.alertmanager import RECEIVER_PATH, alertmanager_config, bearer_scrape_auth
 from alerts.catalogue import RuleOptions
 from alerts.grafana import grafana_files
 from alerts.rules import RULES_FILE, dump_yaml, generate_rule_files
@@ -32,6 +39,8 @@ GRAFANA_IMAGE = "grafana/grafana:11.6.0"
 POSTGRES_IMAGE = "postgres:16"
 KAFKA_IMAGE = "apache/kafka:3.9.0"
 STORE_URL = "postgresql+psycopg://driftd:driftd@postgres:5432/driftd"
+TOKEN_SECRET = "driftd-token"
+TOKEN_FILE = f"/run/secrets/{TOKEN_SECRET}"
 
 
 def _driftd_env(settings: Settings) -> dict[str, str]:
@@ -39,6 +48,7 @@ def _driftd_env(settings: Settings) -> dict[str, str]:
         "DRIFTD_KAFKA__BOOTSTRAP_SERVERS": "broker:9092",
         "DRIFTD_STORE__URL": STORE_URL,
         "DRIFTD_HTTP__HOST": "0.0.0.0",
+        "DRIFTD_HTTP__AUTH__TOKEN_FILE": TOKEN_FILE,
         "DRIFTD_HTTP__PORT": str(settings.http.port),
         "DRIFTD_ALERTS__GRAFANA_URL": "http://localhost:3000",
         "DRIFTD_APP__URL": "http://localhost:8501",
@@ -82,6 +92,7 @@ def _compose(settings: Settings, image: str) -> dict[str, Any]:
                 "command": ["run", "--config", "/etc/driftd/driftd.yaml"],
                 "environment": driftd_env,
                 "volumes": ["./driftd.yaml:/etc/driftd/driftd.yaml:ro"],
+                "secrets": [TOKEN_SECRET],
                 "ports": [f"{port}:{port}"],
                 "depends_on": {"broker": healthy, "postgres": healthy},
                 "stop_grace_period": "90s",
@@ -106,6 +117,7 @@ def _compose(settings: Settings, image: str) -> dict[str, Any]:
                             "--storage.tsdb.path=/prometheus", "--web.enable-lifecycle"],
                 "volumes": ["./prometheus.yml:/etc/prometheus/prometheus.yml:ro",
                             "./rules:/etc/prometheus/rules:ro", "prometheus-data:/prometheus"],
+                "secrets": [TOKEN_SECRET],
                 "ports": ["9090:9090"],
                 "depends_on": ["driftd", "alertmanager"],
             },
@@ -113,6 +125,7 @@ def _compose(settings: Settings, image: str) -> dict[str, Any]:
                 "image": ALERTMANAGER_IMAGE,
                 "command": ["--config.file=/etc/alertmanager/alertmanager.yml"],
                 "volumes": ["./alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"],
+                "secrets": [TOKEN_SECRET],
                 "ports": ["9093:9093"],
             },
             "grafana": {
@@ -126,6 +139,7 @@ def _compose(settings: Settings, image: str) -> dict[str, Any]:
             },
         },
         "volumes": {"postgres-data": {}, "prometheus-data": {}},
+        "secrets": {TOKEN_SECRET: {"file": f"./secrets/{TOKEN_SECRET}"}},
     }
 
 
@@ -139,7 +153,8 @@ def compose_files(settings: Settings, config_text: str, *, image: str, pager_url
         "rule_files": ["/etc/prometheus/rules/*.yml"],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]},
         "scrape_configs": [{"job_name": options.job,
-                            "static_configs": [{"targets": [f"driftd:{port}"]}]}],
+                            "static_configs": [{"targets": [f"driftd:{port}"]}],
+                            **bearer_scrape_auth(TOKEN_FILE)}],
     }
     files = {
         COMPOSE_FILE: dump_yaml(_compose(settings, image)),
@@ -147,7 +162,8 @@ def compose_files(settings: Settings, config_text: str, *, image: str, pager_url
         "prometheus.yml": dump_yaml(prometheus),
         f"rules/{RULES_FILE}": generate_rule_files(settings, options)[RULES_FILE],
         "alertmanager.yml": dump_yaml(alertmanager_config(
-            pager_url, ticket_url, f"http://driftd:{port}{RECEIVER_PATH}")),
+            pager_url, ticket_url, f"http://driftd:{port}{RECEIVER_PATH}",
+            incidents_credentials_file=TOKEN_FILE)),
         "grafana/provisioning/datasources/driftd.yaml": dump_yaml(
             datasource_provisioning("http://prometheus:9090")),
         "grafana/provisioning/dashboards/driftd.yaml": dump_yaml(

@@ -15,7 +15,13 @@ One list of objects per file (kustomize lists the files):
 * ``kustomization.yaml``.
 
 The store URL comes from the optional Secret ``driftd-store`` (key ``url``), so
-that no password is written into a manifest.
+that no password is written into a manifest. The daemon listens on the pod
+network, so its write path (the alert receiver) needs a bearer token: the Secret
+``driftd-auth`` (key ``token``; ``kubectl create secret generic driftd-auth
+--from-literal=token=$(openssl rand -hex 32)``); without it the daemon refuses to
+start and says so. The ServiceMonitor sends the same token when it scrapes, for
+``http.auth.metrics: true``; Alertmanager needs it in a file (``driftd rules
+alertmanager --credentials-file``).
 """
 
 from __future__ import annotations
@@ -56,9 +62,14 @@ def _pod_security() -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
+AUTH_SECRET = {"name": "driftd-auth", "key": "token"}
+
+
 def _env() -> list[dict[str, Any]]:
     return [
         {"name": "DRIFTD_HTTP__HOST", "value": "0.0.0.0"},
+        {"name": "DRIFTD_HTTP__AUTH__TOKEN", "valueFrom": {"secretKeyRef": {
+            **AUTH_SECRET, "optional": True}}},
         {"name": "DRIFTD_STORE__URL", "valueFrom": {"secretKeyRef": {
             "name": "driftd-store", "key": "url", "optional": True}}},
     ]
@@ -131,7 +142,9 @@ def _monitoring(settings: Settings, options: RuleOptions) -> list[dict[str, Any]
         "metadata": _meta("driftd", "daemon"),
         "spec": {"selector": {"matchLabels": _labels("daemon")},
                  "endpoints": [{"port": PORT_NAME, "path": "/metrics", "interval": "15s",
-                                "scrapeTimeout": "10s"}]},
+                                "scrapeTimeout": "10s",
+                                "authorization": {"type": "Bearer",
+                                                  "credentials": dict(AUTH_SECRET)}}]},
     }
     rules = {
         "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",

@@ -24,9 +24,17 @@ def sidecar(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.", min=1024)] = 16 * 1024 * 1024,
     close_timeout: Annotated[float, typer.Option(help="Seconds to deliver buffered events on shutdown.")] = 10.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Serve a non-loopback --host without a token (no authentication).")] = False,
 ) -> None:
-    """Run the HTTP logging sidecar: POST /v1/predictions and /v1/labels, buffered into Kafka."""
-    from monitor.config import ConfigError
+    """Run the HTTP logging sidecar: POST /v1/predictions and /v1/labels, buffered into Kafka.
+
+    Writes need ``Authorization: Bearer <token>`` when ``sidecar.auth`` sets a token
+    (``DRIFTD_SIDECAR__AUTH__TOKEN`` or ``sidecar.auth.token_file``); a non-loopback
+    ``--host`` needs one unless ``--insecure``.
+    """
+    from monitor.auth import BearerAuth, InsecureBind, require_token, resolve_token
+    from monitor.config import ConfigError, load_settings
     from monitor.sidecar.client import PredictionLogger
     from monitor.sidecar.server import SidecarApp, SidecarServer
 
@@ -34,6 +42,15 @@ def sidecar(
     if log_level.lower() != "debug":
         logging.getLogger("kafka").setLevel(logging.WARNING)  # connection chatter at INFO
     overrides = {"bootstrap_servers": bootstrap_servers} if bootstrap_servers else {}
+    try:
+        auth_settings = load_settings(config).sidecar.auth
+        token = resolve_token(auth_settings, "sidecar.auth")
+        require_token(host, token, insecure=insecure, key="sidecar")
+    except (ConfigError, InsecureBind, ValueError) as exc:
+        typer.echo(f"driftd sidecar: {exc}".replace("sidecar.host", "--host"), err=True)
+        raise typer.Exit(2) from None
+    if token is None and insecure:
+        log.warning("sidecar on %s without a token (--insecure): anyone who can reach it can write events", host)
     try:
         logger = PredictionLogger.from_config(
             config,
@@ -54,6 +71,6 @@ def sidecar(
                 "sidecar stopped: %d accepted, %d sent, %d undelivered",
                 stats.accepted, stats.sent, stats.buffered)
 
-    server = SidecarServer(SidecarApp(logger, max_body_bytes=max_body_bytes), host=host, port=port, on_stop=stop)
+    server = SidecarServer(SidecarApp(logger, max_body_bytes=max_body_bytes, auth=BearerAuth(token, metrics=auth_settings.metrics)), host=host, port=port, on_stop=stop)
     log.info("sidecar listening on http://%s:%d, Kafka %s", host, port, logger.kafka.bootstrap_servers)
     server.run()

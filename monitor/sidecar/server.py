@@ -33,7 +33,9 @@ import orjson
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor.auth import CHALLENGE, UNAUTHORIZED_BODY, BearerAuth
 from monitor.events import SCHEMA, TOO_LARGE
+from monitor.http_asgi import HeadTimeoutH11
 from monitor.sidecar.client import PredictionLogger
 from monitor.sidecar.errors import InvalidEvent
 from monitor.sidecar.metrics import SidecarMetrics
@@ -68,6 +70,9 @@ class SidecarApp:
         Most events per request.
     retry_after_s
         ``Retry-After`` for ``429``; ``503`` says twice as long.
+    auth
+        Bearer token of the ``POST`` endpoints (and of ``/metrics`` when
+        ``auth.metrics``); without it they answer ``401`` before the body is read.
     """
 
     def __init__(
@@ -77,8 +82,10 @@ class SidecarApp:
         max_body_bytes: int = 16 * 1024 * 1024,
         max_batch_events: int = MAX_BATCH_EVENTS,
         retry_after_s: int = 1,
+        auth: BearerAuth | None = None,
     ) -> None:
         self.logger = logger
+        self.auth = auth or BearerAuth(None)
         self.max_body_bytes = max_body_bytes
         self.max_batch_events = max_batch_events
         self.retry_after_s = retry_after_s
@@ -112,6 +119,8 @@ class SidecarApp:
                                  [(b"allow", allowed.encode())])
             else:
                 response = _json(404, {"error": "not_found", "detail": f"no endpoint {path[:100]}"})
+        elif not self._authorized(method, path, scope):
+            response = 401, UNAUTHORIZED_BODY, [*_JSON, (b"www-authenticate", CHALLENGE.encode())]
         else:
             body = await self._read_body(receive) if method == "POST" else b""
             if body is None:
@@ -123,6 +132,12 @@ class SidecarApp:
         await send({"type": "http.response.start", "status": status,
                     "headers": [*headers, (b"content-length", str(len(content)).encode())]})
         await send({"type": "http.response.body", "body": content})
+
+    def _authorized(self, method: str, path: str, scope: dict[str, Any]) -> bool:
+        if not self.auth.enabled or (method == "GET" and (path != "/metrics" or not self.auth.metrics)):
+            return True
+        header = next((value for name, value in scope.get("headers", ()) if name == b"authorization"), None)
+        return self.auth.allows(header)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         chunks = []
@@ -169,8 +184,8 @@ class SidecarApp:
             reason = BUFFER_FULL if ready else KAFKA_UNAVAILABLE
             outbox.count_rejected(reason, len(records))
             retry_after = self.retry_after_s if ready else 2 * self.retry_after_s
-            detail = ("buffer full, Kafka is slow" if ready
-                      else f"buffer full, Kafka unreachable: {outbox.stats().last_error}")
+            # Kafka's error (broker addresses) stays in the sidecar's log and /metrics.
+            detail = "buffer full, Kafka is slow" if ready else "buffer full, Kafka unreachable"
             return _json(429 if ready else 503,
                          {"error": reason, "detail": detail, "accepted": 0, "rejected": len(events),
                           "errors": errors[:_MAX_ERRORS_SHOWN]},
@@ -188,7 +203,7 @@ class SidecarApp:
         stats = self.logger.stats()
         problem = None
         if not stats.ready:
-            problem = f"Kafka not reachable: {stats.last_error or 'connecting'}"
+            problem = "Kafka not reachable" if stats.last_error else "Kafka not reachable: connecting"
         elif self.logger.outbox.fill_ratio() >= 0.99:
             problem = "buffer full"
         payload = {"ready": problem is None, "buffered": stats.buffered, "capacity": stats.capacity}
@@ -220,6 +235,8 @@ class SidecarServer(uvicorn.Server):
         super().__init__(uvicorn.Config(
             app, host=host, port=port, log_level="warning", access_log=False,
             lifespan="on", timeout_graceful_shutdown=5,
+            # h11 with a deadline for request heads: slow clients are cut off (slowloris).
+            http=HeadTimeoutH11, proxy_headers=False,
         ))
         self.on_stop = on_stop
 

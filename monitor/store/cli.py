@@ -42,7 +42,7 @@ def _url(url: str | None, config: Path | None) -> str:
     if config is None:
         typer.echo("error: give --url URL or --config driftd.yaml", err=True)
         raise typer.Exit(2)
-    return _settings(config).store.url
+    return _settings(config).store.url.get_secret_value()
 
 
 def _open(url: str):

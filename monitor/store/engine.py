@@ -10,6 +10,9 @@ noticed before use) and a connect timeout (an unreachable server is reported as
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import orjson
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
@@ -17,7 +20,11 @@ from sqlalchemy.pool import StaticPool
 
 from monitor.store.errors import StoreError, StoreUnavailable
 
-__all__ = ["SQLITE_BEGIN_OPTION", "create_store_engine", "translate_error"]
+__all__ = ["SQLITE_BEGIN_OPTION", "create_store_engine", "masked_url", "redact", "translate_error"]
+
+# user:password@ in anything that looks like a URL, for text SQLAlchemy cannot parse.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]*)@")
+MASK = "***"
 
 # Execution option naming how SQLite transactions begin ("IMMEDIATE" for writers).
 SQLITE_BEGIN_OPTION = "driftd_sqlite_begin"
@@ -26,6 +33,64 @@ SQLITE_BEGIN_OPTION = "driftd_sqlite_begin"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # How long a PostgreSQL connection attempt may take before the store is "unavailable".
 PG_CONNECT_TIMEOUT_S = 5
+
+
+def _password(url: str) -> str | None:
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - any parse failure: find it by position
+        parsed = None
+    if parsed is not None and "@" not in str(parsed.host or ""):
+        return None if parsed.password is None else str(parsed.password)
+    return _userinfo(url)[1]
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, also when it does not parse.
+
+    >>> masked_url("postgresql+psycopg://driftd:hunter2@db:5432/driftd")
+    'postgresql+psycopg://driftd:***@db:5432/driftd'
+    >>> masked_url("mysql://dbuser:p@ss:w0rd@db:notaport/x")
+    'mysql://dbuser:***@db:notaport/x'
+    >>> masked_url("no scheme dbuser:hunter2@db")
+    'no scheme dbuser:***@db'
+    """
+    password = _password(url)
+    if password is None:
+        return url
+    with contextlib.suppress(Exception):  # unparseable: masked by position below
+        parsed = make_url(url)
+        if parsed.password is not None and str(parsed.password) == password:
+            return parsed.render_as_string(hide_password=True)
+    user, positional, _ = _userinfo(url)
+    return url.replace(f"{user}:{positional}@", f"{user}:{MASK}@", 1)
+
+
+def _userinfo(url: str) -> tuple[str, str | None, int]:
+    """(user, password or None, end) of a URL's user information, by position only.
+
+    A password may itself hold "@" or ":" (unencoded): the user information runs from
+    after "//" (or the start) to the last "@".
+    """
+    at = url.rfind("@")
+    if at < 0:
+        return "", None, 0
+    start = url.find("//")
+    start = 0 if start < 0 or start > at else start + 2
+    userinfo = url[start:at]
+    if ":" not in userinfo:
+        return userinfo, None, at
+    user, password = userinfo.split(":", 1)
+    return user, password, at
+
+
+def redact(text: str, url: str) -> str:
+    """``text`` (an error message) without ``url``'s password, however it was quoted."""
+    text = text.replace(url, masked_url(url))
+    password = _password(url)
+    if password:
+        text = text.replace(password, MASK)
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
 
 
 def _json_dumps(value: object) -> str:

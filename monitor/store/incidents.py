@@ -34,6 +34,8 @@ INCIDENT_COLUMNS = (
     "updated_at",
 )
 NOTE_ACTIONS = ("note", "acknowledge", "resolve")
+# The app caps notes lower (app.max_note_chars); this bounds any other writer.
+MAX_NOTE_CHARS = 100_000
 
 
 class NoteRejected(StoreError):
@@ -108,6 +110,8 @@ class IncidentStore:
             raise NoteRejected("author: enter your name so that others know who did this")
         if len(author) > 128:
             raise NoteRejected("author: at most 128 characters")
+        if len(text) > MAX_NOTE_CHARS:
+            raise NoteRejected(f"text: {len(text)} characters, at most {MAX_NOTE_CHARS}")
         if action not in NOTE_ACTIONS:
             raise NoteRejected(
                 f"action: {action!r} is not allowed; allowed: {', '.join(NOTE_ACTIONS)}"

@@ -19,11 +19,18 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from pydantic import SecretStr
 from sqlalchemy import Engine, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.store.alarms import AlarmStore
-from monitor.store.engine import SQLITE_BEGIN_OPTION, create_store_engine, translate_error
+from monitor.store.engine import (
+    SQLITE_BEGIN_OPTION,
+    create_store_engine,
+    masked_url,
+    redact,
+    translate_error,
+)
 from monitor.store.errors import StoreError
 from monitor.store.explanations import ExplanationReads
 from monitor.store.incidents import IncidentStore
@@ -172,13 +179,13 @@ class Store(StoreReads, ExplanationReads, IncidentStore, StoreWrites, AlarmStore
         self.engine.dispose()
 
 
-def open_store(url: str, *, create: bool = True) -> Store:
+def open_store(url: str | SecretStr, *, create: bool = True) -> Store:
     """Open the store at ``url`` (``sqlite:///path.db``, ``postgresql+psycopg://...``).
 
     Parameters
     ----------
     url
-        A SQLAlchemy database URL.
+        A SQLAlchemy database URL (``store.url`` of the settings is a ``SecretStr``).
     create
         Upgrade the schema to the newest revision now (creating the tables in an
         empty database). With False nothing touches the database until first use,
@@ -187,22 +194,26 @@ def open_store(url: str, *, create: bool = True) -> Store:
     Raises
     ------
     StoreError
-        When the URL is malformed or names an unsupported driver.
+        When the URL is malformed or names an unsupported driver; the message shows
+        the URL with its password masked.
     StoreUnavailable
         When ``create`` is true and the database cannot be reached.
     """
+    if isinstance(url, SecretStr):
+        url = url.get_secret_value()
     try:
         engine = create_store_engine(url)
-    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
+    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError, ValueError, TypeError) as error:
+        # `from None`: the chained exception's text and traceback would show the password.
         raise StoreError(
-            f"store.url {url!r} is not usable: {error}; expected e.g. sqlite:///driftd.db or "
-            "postgresql+psycopg://user@host/db"
-        ) from error
+            f"store.url {masked_url(url)!r} is not usable: {redact(str(error), url)}; expected e.g. "
+            "sqlite:///driftd.db or postgresql+psycopg://user@host/db"
+        ) from None
     parsed = engine.url
     if parsed.get_backend_name() not in _SUPPORTED:
         engine.dispose()
         raise StoreError(
-            f"store.url {url!r}: unsupported database {parsed.get_backend_name()!r}; "
+            f"store.url {masked_url(url)!r}: unsupported database {parsed.get_backend_name()!r}; "
             f"allowed: {', '.join(_SUPPORTED)}"
         )
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):

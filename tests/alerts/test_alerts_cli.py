@@ -22,7 +22,7 @@ def test_generate_then_test_with_promtool(custom_config, tmp_path, promtool):
     assert sorted(p.name for p in out.iterdir()) == sorted([RULES_FILE, TESTS_FILE])
     result = runner.invoke(app, ["rules", "test", "--out", str(out), "--promtool", promtool])
     assert result.exit_code == 0, result.output
-    assert "SUCCESS: 29 rules found" in result.output
+    assert "SUCCESS: 30 rules found" in result.output
     assert result.output.count("SUCCESS") == 2
 
 

@@ -16,6 +16,7 @@ import streamlit as st
 
 from dashboards.app import queries
 from dashboards.app.params import AppError, Route
+from dashboards.app.safety import check_note, note_author, plain, safe_link
 from dashboards.app.views import incident_sections as sections
 from dashboards.app.views.common import fmt_time, navigate
 
@@ -80,17 +81,23 @@ def _scope(url: str, route: Route, found: dict[str, Any] | None) -> Scope | None
 
 
 def _header(found: dict[str, Any]) -> None:
-    st.title(f"Incident #{found['id']}: {found['alertname']}")
+    st.title(f"Incident #{found['id']}: {plain(found['alertname'])}")
     subject = " ".join(p for p in (found["model"], found["version"]) if p) or "pipeline"
     if found["feature"]:
         subject += f" · feature {found['feature']}"
-    st.markdown(f"**{subject}** · status **{found['status']}** · severity "
-                f"**{found['severity'] or 'none'}**")
+    st.markdown(f"**{plain(subject)}** · status **{plain(found['status'])}** · severity "
+                f"**{plain(found['severity'] or 'none')}**")
+    # Annotations come from whoever posted the alert: plain text, links only http(s).
     annotations = found.get("annotations") or {}
     if annotations.get("summary"):
-        st.markdown(annotations["summary"])
+        st.markdown(plain(annotations["summary"]))
     if annotations.get("description"):
-        st.caption(annotations["description"])
+        st.caption(plain(annotations["description"]))
+    runbook = safe_link(annotations.get("runbook_url"))
+    if runbook:
+        st.link_button("Runbook", runbook)
+    elif annotations.get("runbook_url"):
+        st.caption(f"runbook link not shown (not an http(s) URL): {plain(annotations['runbook_url'][:200])}")
     if found["ends_at"]:
         lasted = pd.Timestamp(found["ends_at"]) - pd.Timestamp(found["starts_at"])
         timing = f"ended **{fmt_time(found['ends_at'])}** · lasted **{_minutes(lasted)}**"
@@ -120,13 +127,17 @@ def _timeline(found: dict[str, Any]) -> None:
 
 def _note_form(url: str, found: dict[str, Any]) -> None:
     st.subheader("Acknowledge, resolve or add a note")
+    app_settings = queries.settings().app
+    header = app_settings.author_header
     with st.form("incident_note", clear_on_submit=True):
-        author = st.text_input("Your name", key="note_author")
+        typed = "" if header else st.text_input("Your name", key="note_author", max_chars=128)
         action = st.radio("Action", queries.NOTE_ACTIONS, horizontal=True, key="note_action")
-        text = st.text_area("Note", key="note_text")
+        text = st.text_area("Note", key="note_text", max_chars=app_settings.max_note_chars)
         submitted = st.form_submit_button("Save")
     if submitted:
         try:
+            author = note_author(dict(st.context.headers), header, typed)
+            text = check_note(text, app_settings.max_note_chars)
             status = queries.add_note(url, int(found["id"]), author, action, text)
         except AppError as exc:
             st.error(str(exc))
