@@ -52,7 +52,9 @@ class WindowSettings(_Section):
     min_events: int = Field(100, ge=1)
     # Bounded per-feature numeric sample kept per window (for KS, Wasserstein, multivariate).
     sample_size: int = Field(2000, ge=10, le=1_000_000)
-    close_on_shutdown: bool = True
+    # SIGTERM: close and evaluate the open windows (a finite run), or leave them in the
+    # checkpoint to continue after the restart (default: a rolling restart truncates nothing).
+    close_on_shutdown: bool = False
     # A partition read to its end with nothing new for this long stops holding back watermarks.
     idle_timeout_seconds: float = Field(30.0, gt=0, le=86_400)
     # A partition this far ahead (event time) of the slowest one is paused while it catches up.

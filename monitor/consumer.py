@@ -209,7 +209,12 @@ class Consumer:
                 self._iteration()
                 backoff = 0.5
             except Exception as exc:  # noqa: BLE001 - outages must not kill the daemon
-                log.warning("consumer error (%s); reconnecting in %.1f s", exc, backoff)
+                hint = ""
+                if "SSL" in self.kafka.security_protocol and "bootstrap" in str(exc).lower():
+                    # kafka-python reports a refused certificate as a bootstrap timeout.
+                    hint = (" - with security_protocol " + self.kafka.security_protocol
+                            + ": is the broker's certificate signed by kafka.ssl_cafile, and its host name right?")
+                log.warning("consumer error (%s)%s; reconnecting in %.1f s", exc, hint, backoff)
                 self._disconnect()
                 self.stop_event.wait(backoff)
                 backoff = min(backoff * 2, self.kafka.reconnect_backoff_max_ms / 1000)

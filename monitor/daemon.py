@@ -103,6 +103,9 @@ class Daemon:
             self.metrics.labels.labels(outcome=outcome)
         for reason in ("ttl", "capacity"):
             self.metrics.label_join_evictions.labels(reason=reason)
+        for model in self.settings.models:
+            self.metrics.late_events.labels(model=model.name)
+            self.metrics.sequential_excluded.labels(model=model.name)
         if self.explainer is not None:
             for model in self.settings.models:
                 for reason in ("queue_full", "budget", "model_unavailable", "worker_error", "store_error"):

@@ -92,6 +92,9 @@ class Pipeline:
         # after a window left memory (restart, rebalance, many windows since) find it.
         self.stored_report = stored_report
         self.clocks, self.windows = self._new_windows()
+        if truth is not None and hasattr(truth, "prediction_progress"):
+            lateness = settings.windows.allowed_lateness_seconds
+            truth.prediction_progress = lambda model, version: self.windows.watermark(model, version) + lateness
         self._layouts: dict[tuple[str, str], Layout] = {}
         self._segments: dict[tuple[str, str], set[str]] = {}
         self._seen_models: set[str] = set()
@@ -285,6 +288,9 @@ class Pipeline:
         """Close and evaluate every window whose end the watermark has passed."""
         reports = [self._finish(key, start, aggregate) for key, start, aggregate in self.windows.due()]
         self.metrics.open_windows.set(len(self.windows.open))
+        if self.truth is not None and hasattr(self.truth, "settle"):
+            self.truth.settle()  # the watermark moved: errors behind it may settle now
+            self._take_alarms()
         return reports
 
     def close_all(self) -> list[WindowReport]:

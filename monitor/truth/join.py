@@ -131,6 +131,9 @@ class GroundTruth:
         self.max_windows_per_key = max_windows_per_key
         self.max_early = max_early if max_early is not None else min(settings.max_pending, 100_000)
         self.detector_factory = detectors
+        # (model, version) -> event time up to which its predictions have been read (the
+        # pipeline's watermark plus lateness); None: the labels' clock alone settles errors.
+        self.prediction_progress: Callable[[str, str], float] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -244,6 +247,11 @@ class GroundTruth:
         """Recent sequential-detector alarms (bounded), oldest first."""
         return list(self._streams.alarms)
 
+    def settle(self) -> None:
+        """Feed the sequential detectors the errors that have settled (see monitor.truth.sequential)."""
+        progress = self.prediction_progress
+        self._streams.settle(self._label_now, None if progress is None else (lambda k: progress(k.model, k.version)))
+
     def take_alarms(self) -> list[ConceptAlarm]:
         """Alarms raised since the last call, oldest first (to export and store)."""
         return self._streams.take_alarms()
@@ -331,7 +339,7 @@ class GroundTruth:
                     self._dead.append(DeadLabel(pid, label, event_time, model, "invalid_label",
                                                 _REGRESSION_LABEL))
         self._trim_joined()
-        self._streams.settle(self._label_now)
+        self.settle()
         self._gauge()
 
     def _prediction_columns(
@@ -414,7 +422,7 @@ class GroundTruth:
         self._count("early", early)
         self._count("invalid", len(invalid))
         self._trim_joined()
-        self._streams.settle(self._label_now)
+        self.settle()
         self._gauge()
         return dead
 

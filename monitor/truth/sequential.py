@@ -73,23 +73,31 @@ class SequentialStreams:
             self.waiting.setdefault(key, (task, []))[1].extend(entries)
             self.n_waiting += len(entries)
 
-    def settle(self, now: float) -> None:
-        """Feed every error whose prediction time is ``settle_seconds`` behind ``now``."""
-        cutoff = now - self.settle_seconds
+    def settle(self, now: float, progress: Callable[[WindowKey], float] | None = None) -> None:
+        """Feed every error whose prediction time is ``settle_seconds`` behind ``now`` (the
+        labels' clock) and behind ``progress(key)`` (how far the key's predictions have
+        been read, their watermark plus lateness): a label that came before its
+        prediction joins only when the prediction is read, so the predictions' progress
+        holds the cutoff back too."""
+        def cutoff(key: WindowKey) -> float:
+            limit = now if progress is None else min(now, progress(key))
+            return limit - self.settle_seconds
+
         while self.n_waiting > self.max_waiting:  # bounded: the oldest settle early
-            cutoff = max(cutoff, min(min(e)[0] for _, e in self.waiting.values() if e))
-            self._feed_until(cutoff)
+            oldest = min(min(e)[0] for _, e in self.waiting.values() if e)
+            self._feed_until(lambda key, o=oldest: max(cutoff(key), o))
         self._feed_until(cutoff)
 
     def flush(self) -> None:
         """Feed everything waiting (the end of a stream, or tests)."""
-        self._feed_until(math.inf)
+        self._feed_until(lambda _key: math.inf)
 
-    def _feed_until(self, cutoff: float) -> None:
+    def _feed_until(self, cutoff: Callable[[WindowKey], float]) -> None:
         for key in list(self.waiting):
             task, entries = self.waiting[key]
             entries.sort()
-            n = next((i for i, entry in enumerate(entries) if entry[0] > cutoff), len(entries))
+            limit = cutoff(key)
+            n = next((i for i, entry in enumerate(entries) if entry[0] > limit), len(entries))
             if n == 0:
                 continue
             ready, rest = entries[:n], entries[n:]

@@ -65,12 +65,15 @@ def prepare(workdir: Path, *, bootstrap: str, topic_prefix: str, port: int,
             "group_id": f"{topic_prefix}-driftd",
             "max_poll_interval_ms": 3000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000,
         },
-        "windows": {"size_seconds": WINDOW_SECONDS, "allowed_lateness_seconds": 10, "min_events": 50},
+        "windows": {"size_seconds": WINDOW_SECONDS, "allowed_lateness_seconds": 10, "min_events": 50,
+                    "idle_timeout_seconds": 2},  # empty partitions of the topic stop holding the watermark soon
         "models": [model_entry],
         "baseline_dir": str(workdir / "baselines"),
         "store": {"url": store_url or f"sqlite:///{workdir / 'driftd.db'}"},
         "http": {"host": "127.0.0.1", "port": port},
         "checkpoint": {"interval_seconds": 1},
+        # Labels come 5 s after their predictions: errors settle for the sequential detectors soon.
+        "labels": {"settle_seconds": 10},
         "explain": {"enabled": explain, "workers": 1, "queue_size": 2000, "base_rate": 0.3,
                     "max_per_second": 50},
     }
