@@ -100,7 +100,7 @@ class _Service(threading.Thread):
 
 def _write_config(workdir: Path, bootstrap: str, store_url: str, port: int, models: list[dict], explain: bool) -> Path:
     config = {
-        "kafka": {"bootstrap_servers": bootstrap, "max_poll_interval_ms": 5000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000},
+        "kafka": {"bootstrap_servers": bootstrap, "max_poll_interval_ms": 60_000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000},
         # A finite run: its last windows are closed when it stops.
         "windows": {"size_seconds": 300, "allowed_lateness_seconds": 30, "min_events": 200, "close_on_shutdown": True},
         "models": models,
