@@ -166,6 +166,12 @@ class RetrainService:
             return False
         if record is None:
             self._cooling[model] = held_since + timedelta(seconds=cooldown)
+            log_event(
+                log, logging.INFO, "retrain_held",
+                "retrain for %s %s (%s) held by the cooldown: a request was made at %s", model,
+                decision.key.version, decision.reason, held_since.isoformat(timespec="seconds"),
+                model=model, reason=decision.reason,
+            )
             return False
         self._cooling[model] = now + timedelta(seconds=cooldown)
         self.metrics.retrain_requests.labels(model=model, reason=decision.reason).inc()
