@@ -9,7 +9,7 @@ Exit codes: 0 done, 1 unknown ID, a request already decided or the store failed,
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import orjson
 import typer
@@ -29,8 +29,8 @@ def _time(value: datetime | None) -> str:
 def list_requests(
     url: UrlOption = None,
     config: ConfigOption = None,
-    model: Annotated[Optional[str], typer.Option(help="Only this model.")] = None,
-    status: Annotated[Optional[str], typer.Option(help="requested | acknowledged | rejected.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    status: Annotated[str | None, typer.Option(help="requested | acknowledged | rejected.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Newest this many.")] = 50,
 ) -> None:
     """The newest retrain requests, newest first."""

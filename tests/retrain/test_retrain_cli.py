@@ -18,7 +18,7 @@ def url(tmp_path):
     for model in ("credit", "fraud"):
         store.insert_retrain_request(
             model=model, version="v1", segment="", reason="drift_persisted", now=datetime(2026, 12, 4, tzinfo=UTC),
-            cooldown_seconds=60, build_payload=lambda request_id, created_at: {"request_id": request_id, "model": model},
+            cooldown_seconds=60, build_payload=lambda request_id, created_at, model=model: {"request_id": request_id, "model": model},
         )
     store.close()
     return url

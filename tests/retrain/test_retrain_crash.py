@@ -18,11 +18,11 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from sqlalchemy import create_engine, text
-from tests.reliability.reliability_helpers import DriftdProcess, write_config
 from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.simulate import Scenario, encode, prediction_events
+from tests.reliability.reliability_helpers import DriftdProcess, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import orjson
 import pytest
@@ -103,10 +104,10 @@ def test_a_failed_publish_is_republished_once_after_the_lease(tmp_path):
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
-    status = 200
+    bodies: ClassVar[list[bytes]] = []
+    status: ClassVar[int] = 200
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         _Hook.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
         self.send_response(_Hook.status)
         self.end_headers()

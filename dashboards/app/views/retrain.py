@@ -22,7 +22,7 @@ RETRAIN_COLUMNS = ["id", "created_at", "model", "version", "segment", "reason", 
 @st.cache_data(ttl=queries.TTL_SECONDS, show_spinner=False)
 def retrain_requests(url: str, model: str | None = None) -> pd.DataFrame:
     """The newest :data:`MAX_REQUESTS` requests (of ``model`` when given), newest first."""
-    records = queries._read(url, "retrain_requests", model=model, limit=MAX_REQUESTS)  # noqa: SLF001
+    records = queries._read(url, "retrain_requests", model=model, limit=MAX_REQUESTS)
     rows = []
     for r in records:
         windows = r.payload.get("windows") or [{}]
@@ -34,7 +34,7 @@ def retrain_requests(url: str, model: str | None = None) -> pd.DataFrame:
             "status": r.status, "note": r.note, "published": r.published_at is not None,
             "app_link": r.payload.get("app_link", ""),
         })
-    return queries._frame(rows, RETRAIN_COLUMNS)  # noqa: SLF001
+    return queries._frame(rows, RETRAIN_COLUMNS)
 
 
 def render(url: str, model: str | None = None) -> None:
