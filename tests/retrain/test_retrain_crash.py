@@ -33,10 +33,15 @@ SCENARIO = Scenario(model="credit", version="v1", drift_features=("num_0", "num_
 N_EVENTS = 15_000  # 1,500 s at 10/s: windows 2-4 drift and close behind the watermark
 
 
-def stored_requests(db: Path) -> list[dict]:
-    if not db.exists():
-        return []
-    engine = create_engine(f"sqlite:///{db}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("pg_schema_url")
+
+
+def stored_requests(url: str) -> list[dict]:
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(text("select * from retrain_requests order by id")).mappings().all()
@@ -47,8 +52,8 @@ def stored_requests(db: Path) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def checkpointed(db: Path) -> int:
-    engine = create_engine(f"sqlite:///{db}")
+def checkpointed(url: str) -> int:
+    engine = create_engine(url)
     try:
         with engine.connect() as conn:
             row = conn.execute(text("select offsets from checkpoints")).fetchone()
@@ -56,7 +61,10 @@ def checkpointed(db: Path) -> int:
         row = None
     finally:
         engine.dispose()
-    return 0 if row is None else sum(orjson.loads(row[0]).values())
+    if row is None:
+        return 0
+    offsets = row[0] if isinstance(row[0], dict) else orjson.loads(row[0])
+    return sum(offsets.values())
 
 
 def wait_for(condition, timeout: float, what: str, log: Path) -> None:
@@ -78,7 +86,7 @@ def topic_messages(bootstrap: str, topic: str) -> list:
     return messages
 
 
-def test_one_request_per_cooldown_survives_sigkill_and_restart(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str) -> None:
+def test_one_request_per_cooldown_survives_sigkill_and_restart(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str, store_url: str) -> None:
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=20)
     events, _ = prediction_events(SCENARIO, T0, N_EVENTS, 10.0, seed=SCENARIO.seed)
     for value in encode(events):
@@ -86,10 +94,10 @@ def test_one_request_per_cooldown_survives_sigkill_and_restart(tmp_path: Path, k
     producer.flush()
     producer.close()
 
-    db = tmp_path / "store.db"
+    db = store_url
     topic = f"{topic_prefix}.retrain"
     config = write_config(
-        tmp_path, kafka_bootstrap, topic_prefix, [SCENARIO], f"sqlite:///{db}",
+        tmp_path, kafka_bootstrap, topic_prefix, [SCENARIO], store_url,
         # No checkpoint before the kill: the restart replays every window.
         checkpoint={"interval_seconds": 3600},
         retrain={"enabled": True, "consecutive_windows": 3, "cooldown_seconds": 86_400, "topic": topic,
@@ -140,11 +148,11 @@ def test_one_request_per_cooldown_survives_sigkill_and_restart(tmp_path: Path, k
     assert len(rows) == 1
     row = rows[0]
     assert row["request_id"] == event["request_id"] and row["status"] == "requested" and row["published_at"]
-    assert orjson.loads(row["payload"]) == event
+    assert (row["payload"] if isinstance(row["payload"], dict) else orjson.loads(row["payload"])) == event
 
     runner = CliRunner()
-    listed = runner.invoke(app, ["retrain", "list", "--url", f"sqlite:///{db}"])
+    listed = runner.invoke(app, ["retrain", "list", "--url", store_url])
     assert listed.exit_code == 0 and "credit" in listed.output and "drift_persisted" in listed.output
-    acked = runner.invoke(app, ["retrain", "ack", event["request_id"], "--note", "job 17 started", "--url", f"sqlite:///{db}"])
+    acked = runner.invoke(app, ["retrain", "ack", event["request_id"], "--note", "job 17 started", "--url", store_url])
     assert acked.exit_code == 0, acked.output
     assert stored_requests(db)[0]["status"] == "acknowledged" and stored_requests(db)[0]["note"] == "job 17 started"
