@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.base import DriftResult
 from monitor.results import PREDICTION, AttributionSummary, MetricValue, WindowKey, WindowReport
@@ -103,3 +105,23 @@ def test_the_event_has_every_field_and_matches_the_schema():
     jsonschema.Draft202012Validator(SCHEMA).validate(event)
     assert event["performance"] == {"metric": "roc_auc", "value": 0.61, "lower": 0.55, "upper": 0.66,
                                     "baseline": 0.88, "tolerance": 0.05}
+
+
+@settings(max_examples=200, deadline=None)
+@given(drifted=st.lists(st.booleans(), max_size=60), n=st.integers(1, 5), repeats=st.lists(st.integers(0, 59), max_size=20))
+def test_decisions_are_whole_runs_of_n_and_updates_change_nothing(drifted, n, repeats):
+    trigger = RetrainTrigger(consecutive_windows=n, performance_trigger=False)
+    reports = [window(i, drifted=d) for i, d in enumerate(drifted)]
+    stream = list(reports)
+    for i in repeats:  # updates of windows already seen, interleaved after them
+        if i < len(reports):
+            stream.insert(stream.index(reports[i]) + 1, reports[i])
+    decisions = fold(trigger, stream)
+    expected, run = [], 0
+    for i, d in enumerate(drifted):
+        run = run + 1 if d else 0
+        if run == n:
+            expected.append(i)
+            run = 0
+    assert [d.windows[-1].window_start / 300 for d in decisions] == expected
+    assert all(len(d.windows) == n and all(w.model_drifted for w in d.windows) for d in decisions)
