@@ -16,7 +16,9 @@ A request whose publish failed, or whose daemon died between 1 and 3, stays
 unpublished in the store; every daemon claims such rows once their claim is older
 than ``retrain.republish_after_seconds`` and publishes them (so a request is lost
 only with the store). Decisions the store could not take are retried on the next
-tick, at most :data:`MAX_PENDING` of them.
+tick, at most :data:`MAX_PENDING` of them. At start the worker folds the newest
+stored windows of each key into the trigger (:meth:`RetrainService.seed_from_store`),
+so that a run of drifted windows survives a restart.
 """
 
 from __future__ import annotations
@@ -92,6 +94,10 @@ class RetrainService:
         self._pending: list[RetrainDecision] = []
         # model -> wall-clock end of its cooldown as last seen in the store (saves a query per window).
         self._cooling: dict[str, datetime] = {}
+        self.window_seconds = float(settings.windows.size_seconds)
+        self.model_names = [m.name for m in settings.models]
+        # The trigger is folded on the consumer thread and seeded on the worker's.
+        self._trigger_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         for stage in _STAGES:
@@ -103,9 +109,12 @@ class RetrainService:
     # -- the sink (consumer thread) --------------------------------------------------
     def __call__(self, report: WindowReport) -> None:
         """Fold one new or updated report in; queue a decision for the worker."""
-        decision = self.trigger.update(report)
-        if decision is None:
-            return
+        with self._trigger_lock:
+            decision = self.trigger.update(report)
+        if decision is not None:
+            self._enqueue(decision)
+
+    def _enqueue(self, decision: RetrainDecision) -> None:
         until = self._cooling.get(decision.key.model)
         if until is not None and self.now() < until:
             return
@@ -121,7 +130,37 @@ class RetrainService:
         self._thread.start()
         return self
 
+    def seed_from_store(self) -> int:
+        """Fold the newest stored windows of each key in, so that a run of drifted windows
+        survives a restart; returns how many windows were folded.
+
+        Windows the consumer already passed are ignored by the trigger (it keeps the
+        newest start per key), so seeding late is harmless.
+        """
+        from monitor.store import StoreError
+
+        depth = self.config.consecutive_windows
+        folded = 0
+        try:
+            newest = [r for r in self.store.newest_window_rows() if r["model"] in self.model_names]
+            for row in newest:
+                since = row["window_start"].timestamp() - depth * self.window_seconds
+                rows = self.store.window_rows(row["model"], row["version"], row["segment"], since, light=True)
+                for stored in rows[-depth:]:
+                    report = self.store.window_report(row["model"], row["version"], row["segment"], stored["window_start"])
+                    if report is None:
+                        continue
+                    with self._trigger_lock:
+                        decision = self.trigger.update(report)
+                    folded += 1
+                    if decision is not None:
+                        self._enqueue(decision)
+        except StoreError as exc:  # an empty or unreachable store: nothing to resume
+            log.info("retrain trigger not seeded from the store: %s", exc)
+        return folded
+
     def _run(self) -> None:
+        self.seed_from_store()
         tick = min(5.0, self.config.republish_after_seconds / 2)
         last_republish = -float("inf")
         while not self._stop.is_set():

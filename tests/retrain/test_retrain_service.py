@@ -163,3 +163,23 @@ def test_settings_errors_name_the_key():
         load_settings(retrain={"drift_trigger": "sometimes"})
     with pytest.raises(ConfigError, match=r"retrain.cooldown: unknown key"):
         load_settings(retrain={"cooldown": 5})
+
+
+def test_a_run_of_drifted_windows_survives_a_restart(tmp_path):
+    clock, emitter = Clock(), FakeEmitter()
+    first, _, store = service(tmp_path, emitter, clock, consecutive_windows=3)
+    store.write_reports([window(0), window(1)])
+    for report in (window(0), window(1)):
+        first(report)
+    drain(first)
+    assert emitter.sent == []
+    # A new daemon life: the stored windows are folded in; the third drifted window decides.
+    second, _, _ = service(tmp_path, emitter, clock, consecutive_windows=3)
+    assert second.seed_from_store() == 2
+    second(window(2))
+    drain(second)
+    (model, payload), = emitter.sent
+    assert [w["start"] for w in payload["windows"]] == ["1970-01-01T00:00:00Z", "1970-01-01T00:05:00Z", "1970-01-01T00:10:00Z"]
+    # Seeding an empty store is harmless.
+    empty, _, _ = service(tmp_path / "other", FakeEmitter(), clock)
+    assert empty.seed_from_store() == 0
