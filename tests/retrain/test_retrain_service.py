@@ -178,7 +178,7 @@ def test_a_run_of_drifted_windows_survives_a_restart(tmp_path):
     assert second.seed_from_store() == 2
     second(window(2))
     drain(second)
-    (model, payload), = emitter.sent
+    (_model, payload), = emitter.sent
     assert [w["start"] for w in payload["windows"]] == ["1970-01-01T00:00:00Z", "1970-01-01T00:05:00Z", "1970-01-01T00:10:00Z"]
     # Seeding an empty store is harmless.
     empty, _, _ = service(tmp_path / "other", FakeEmitter(), clock)
