@@ -125,3 +125,13 @@ def test_decisions_are_whole_runs_of_n_and_updates_change_nothing(drifted, n, re
             run = 0
     assert [d.windows[-1].window_start / 300 for d in decisions] == expected
     assert all(len(d.windows) == n and all(w.model_drifted for w in d.windows) for d in decisions)
+
+
+def test_the_example_in_docs_matches_the_schema():
+    import re
+
+    jsonschema = pytest.importorskip("jsonschema")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "retraining.md").read_text(encoding="utf-8")
+    example = json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
+    jsonschema.Draft202012Validator(SCHEMA).validate(example)
+    assert set(example) == set(SCHEMA["required"])
