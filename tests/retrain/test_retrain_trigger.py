@@ -132,6 +132,6 @@ def test_the_example_in_docs_matches_the_schema():
 
     jsonschema = pytest.importorskip("jsonschema")
     text = (Path(__file__).resolve().parents[2] / "docs" / "retraining.md").read_text(encoding="utf-8")
-    example = json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
+    example = json.loads(re.search(r"```json\n(.*?)```", text, re.DOTALL).group(1))
     jsonschema.Draft202012Validator(SCHEMA).validate(example)
     assert set(example) == set(SCHEMA["required"])
