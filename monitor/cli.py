@@ -20,6 +20,7 @@ from monitor.baseline_cli import app as baseline_app
 from monitor.commands import broker, compare, demo, methods, run
 from monitor.deploy_cli import app as deploy_app
 from monitor.init_cli import init
+from monitor.retrain.cli import app as retrain_app
 from monitor.sidecar.cli import sidecar
 from monitor.store.cli import app as store_app
 
@@ -46,6 +47,7 @@ app.add_typer(rules_app, name="rules", help="Generate, test and push Prometheus 
 app.add_typer(dashboards_app, name="dashboards", help="Generate and push Grafana dashboards.")
 app.add_typer(deploy_app, name="deploy", help="Kubernetes manifests and a docker-compose stack.")
 app.add_typer(store_app, name="store", help="Migrate the store and apply retention.")
+app.add_typer(retrain_app, name="retrain", help="List, acknowledge and reject retrain requests.")
 
 
 def main() -> None:

@@ -29,8 +29,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from monitor.auth import AuthSettings
 from monitor.kafka_settings import KafkaSettings
+from monitor.retrain_settings import RetrainSettings
 
-__all__ = ["ConfigError", "KafkaSettings", "ModelSettings", "Settings", "load_settings"]
+__all__ = ["ConfigError", "KafkaSettings", "ModelSettings", "RetrainSettings", "Settings", "load_settings"]
 
 
 class ConfigError(ValueError):
@@ -52,13 +53,9 @@ class WindowSettings(_Section):
     min_events: int = Field(100, ge=1)
     # Bounded per-feature numeric sample kept per window (for KS, Wasserstein, multivariate).
     sample_size: int = Field(2000, ge=10, le=1_000_000)
-    # SIGTERM: close and evaluate the open windows (a finite run), or leave them in the
-    # checkpoint to continue after the restart (default: a rolling restart truncates nothing).
-    close_on_shutdown: bool = False
-    # A partition read to its end with nothing new for this long stops holding back watermarks.
-    idle_timeout_seconds: float = Field(30.0, gt=0, le=86_400)
-    # A partition this far ahead (event time) of the slowest one is paused while it catches up.
-    max_lead_seconds: float = Field(600.0, gt=0, le=7 * 86_400)
+    close_on_shutdown: bool = False  # SIGTERM closes open windows; default: they continue after the restart
+    idle_timeout_seconds: float = Field(30.0, gt=0, le=86_400)  # read to its end and quiet: not holding back
+    max_lead_seconds: float = Field(600.0, gt=0, le=7 * 86_400)  # this far ahead in event time: paused
 
 
 class DriftSettings(_Section):
@@ -248,6 +245,7 @@ class Settings(BaseSettings):
     checkpoint: CheckpointSettings = CheckpointSettings()
     app: AppSettings = AppSettings()
     alerts: AlertSettings = AlertSettings()
+    retrain: RetrainSettings = RetrainSettings()
 
     @field_validator("models")
     @classmethod

@@ -73,9 +73,11 @@ class Daemon:
         )
         self.truth = self._ground_truth()
         self.explainer = self._explainer()
+        self.retrain = self._retrain()
         self.pipeline = Pipeline(
             settings, self.metrics, self.collector, self.baselines,
-            sinks=([self._store_report] if self.store is not None else []) + [WindowLog(settings.alerts.performance_tolerance)],
+            sinks=([self._store_report] if self.store is not None else []) + [WindowLog(settings.alerts.performance_tolerance)]
+            + ([self.retrain] if self.retrain is not None else []),
             truth=self.truth, explainer=self.explainer,
             alarm_sinks=[self._store_alarms] if self.store is not None else [],
             stored_report=self._stored_report if self.store is not None else None,
@@ -172,6 +174,16 @@ class Daemon:
             kafka=self.settings.kafka,
         )
 
+    def _retrain(self) -> Any:
+        if not self.settings.retrain.enabled:
+            return None
+        if self.store is None:
+            log.warning("retrain.enabled needs the store (cooldown and deduplication live there); no retrain requests")
+            return None
+        from monitor.retrain.service import RetrainService
+
+        return RetrainService(self.settings, self.store, self.metrics)
+
     def _mount_receiver(self) -> None:
         if self.store is None:
             return
@@ -238,6 +250,8 @@ class Daemon:
         self.http.start()
         self._thread = threading.Thread(target=self.consumer.run, name="driftd-consumer", daemon=True)
         self._thread.start()
+        if self.retrain is not None:
+            self.retrain.start()
         log.info("driftd listening on http://%s:%d (metrics, healthz, readyz)", self.settings.http.host, self.http.port)
         log_startup(self.settings, self.store.engine.url.render_as_string(hide_password=True) if self.store is not None else "(none)")
         return self
@@ -249,6 +263,8 @@ class Daemon:
             self._thread.join(timeout=timeout)
         if self.explainer is not None:
             self.explainer.close()
+        if self.retrain is not None:
+            self.retrain.close()
         if self.writer is not None:
             self.writer.close()
         self.http.stop()

@@ -222,6 +222,14 @@ class PipelineMetrics:
             "driftd_alert_notifications", "Alertmanager notifications received, by status.",
             ["status"], registry=registry,
         )
+        self.retrain_requests = Counter(
+            "driftd_retrain_requests", "Retrain requests emitted (stored, once per model and cooldown), by reason.",
+            ["model", "reason"], registry=registry,
+        )
+        self.retrain_failures = Counter(
+            "driftd_retrain_failures", "Retrain requests not stored or not delivered yet, by stage (store, kafka, webhook, queue).",
+            ["stage"], registry=registry,
+        )
 
 
 def observe_many(histogram: Histogram, values: np.ndarray) -> None:

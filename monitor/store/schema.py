@@ -34,6 +34,7 @@ __all__ = [
     "BaselineRow",
     "CheckpointRow",
     "ConceptAlarmRow",
+    "RetrainRequestRow",
     "ExplanationRow",
     "ExplanationTaskRow",
     "FeatureResultRow",
@@ -300,3 +301,34 @@ class ConceptAlarmRow(Base):
     stream_index: Mapped[int] = mapped_column(BigInteger)
     statistic: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime]
+
+
+class RetrainRequestRow(Base):
+    """A retrain request (revision 0007): at most one per model within the cooldown.
+
+    The row is inserted before the request is published (``published_at`` is set once
+    the broker acknowledged it), so a daemon that dies in between leaves a row any
+    daemon publishes again; ``claimed_at`` keeps two daemons from publishing it at once.
+    ``status``: requested | acknowledged | rejected (``driftd retrain ack|reject``).
+    """
+
+    __tablename__ = "retrain_requests"
+    __table_args__ = (
+        UniqueConstraint("request_id", name="uq_retrain_request_id"),
+        Index("ix_retrain_model_time", "model", "created_at"),
+        Index("ix_retrain_unpublished", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(36))
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str] = mapped_column(String(600), default="")
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    note: Mapped[str] = mapped_column(Text, default="")
+    acted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -35,6 +35,7 @@ from monitor.store.errors import StoreError
 from monitor.store.explanations import ExplanationReads
 from monitor.store.incidents import IncidentStore
 from monitor.store.reads import StoreReads
+from monitor.store.retrain import RetrainStore
 from monitor.store.writes import StoreWrites
 
 __all__ = ["Store", "open_store"]
@@ -44,7 +45,7 @@ _SUPPORTED = ("sqlite", "postgresql")
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class Store(StoreReads, ExplanationReads, IncidentStore, StoreWrites, AlarmStore):
+class Store(StoreReads, ExplanationReads, IncidentStore, StoreWrites, AlarmStore, RetrainStore):
     """Access to the driftd tables through one engine.
 
     Parameters
@@ -62,8 +63,8 @@ class Store(StoreReads, ExplanationReads, IncidentStore, StoreWrites, AlarmStore
     -----
     The operations live in mixins, one module per concern: reads of results
     (:mod:`monitor.store.reads`), explanations (:mod:`monitor.store.explanations`),
-    incidents and notes (:mod:`monitor.store.incidents`) and writes
-    (:mod:`monitor.store.writes`).
+    incidents and notes (:mod:`monitor.store.incidents`), retrain requests
+    (:mod:`monitor.store.retrain`) and writes (:mod:`monitor.store.writes`).
     """
 
     def __init__(self, engine: Engine) -> None:

@@ -19,13 +19,13 @@ def invoke(*args: str):
 def test_upgrade_then_status(store_url):
     first = invoke("upgrade", "--url", store_url)
     assert first.exit_code == 0, first.output
-    assert "upgraded from empty to 0006" in first.output
+    assert "upgraded from empty to 0007" in first.output
     again = invoke("upgrade", "--url", store_url)
-    assert again.exit_code == 0 and "already at revision 0006" in again.output
+    assert again.exit_code == 0 and "already at revision 0007" in again.output
     status = invoke("status", "--url", store_url)
-    assert status.exit_code == 0 and "revision 0006, up to date" in status.output
+    assert status.exit_code == 0 and "revision 0007, up to date" in status.output
     store = open_store(store_url, create=False)
-    assert store.current_revision() == "0006"
+    assert store.current_revision() == "0007"
     store.close()
 
 

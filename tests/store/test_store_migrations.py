@@ -12,7 +12,7 @@ from monitor.store import open_store
 from monitor.store.schema import Base
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-HEAD = "0006"
+HEAD = "0007"
 
 
 def schema_diff(store) -> list:

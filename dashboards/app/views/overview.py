@@ -17,6 +17,7 @@ import streamlit as st
 from dashboards.app import queries
 from dashboards.app.frames import CALIBRATION_ORDER, PERFORMANCE_ORDER, primary
 from dashboards.app.params import Route
+from dashboards.app.views import retrain
 from dashboards.app.views.common import EMPTY_STORE, fmt_time, navigate
 
 ACTIVE = ("firing", "acknowledged")
@@ -267,6 +268,8 @@ def render(url: str, route: Route) -> None:
         st.success("No incident is firing or acknowledged (incidents come from Alertmanager).")
     else:
         st.dataframe(_incident_table(firing), hide_index=True, key="open_incidents")
+
+    retrain.render(url)
 
     st.subheader("Recent incidents")
     shown = st.multiselect("Status", STATUSES, default=list(STATUSES), key="overview_status")
