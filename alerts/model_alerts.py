@@ -7,6 +7,7 @@ from alerts.spec import (
     AlertSpec,
     Case,
     Context,
+    RuleOptions,
     Series,
     base_labels,
     model_labels,
@@ -17,12 +18,26 @@ from alerts.spec import (
 )
 from detectors.registry import REGISTRY
 from monitor import events
+from monitor.config import Settings
 from monitor.findings import LOWER_IS_BETTER
 from monitor.metrics import PERFORMANCE_METRICS
 
 __all__ = ["LOWER_IS_BETTER", "SCHEMA_REASONS", "drift_alerts", "quality_alerts"]
 # Reasons of driftd_invalid_events_total that mean "the producer broke the event contract".
 SCHEMA_REASONS = (events.SCHEMA, events.NOT_JSON, events.BAD_TIMESTAMP, events.TOO_LARGE)
+
+
+def drift_for_duration(settings: Settings, options: RuleOptions) -> str | None:
+    """``for`` of the drift rules: alerts.for_duration plus a window per extra flagged window required.
+
+    A flagged window holds its gauge for one window, so ``for`` up to one window lets one
+    flagged window alert (``drift.alert_windows: 1``, what the budget's per-window level
+    assumes); each further window the budget requires (detectors/budget.py) adds one.
+    """
+    extra = (settings.drift.alert_windows - 1) * settings.windows.size_seconds
+    if extra <= 0:
+        return None
+    return f"{int(parse_duration(options.for_duration) + extra)}s"
 
 
 def drift_alerts(ctx: Context) -> list[AlertSpec]:
@@ -51,6 +66,7 @@ def drift_alerts(ctx: Context) -> list[AlertSpec]:
             )
         )
     share = settings.drift.drift_share_threshold
+    drift_for = drift_for_duration(settings, options)
     model = model_labels(ctx)
     pred_method = min(REGISTRY)
     pred = {**model, "method": pred_method}
@@ -94,6 +110,7 @@ def drift_alerts(ctx: Context) -> list[AlertSpec]:
             ),
             cases=tuple(feature_cases),
             keep_firing=True,
+            for_duration=drift_for,
         ),
         AlertSpec(
             name="DriftdModelDrift",
@@ -121,6 +138,7 @@ def drift_alerts(ctx: Context) -> list[AlertSpec]:
                 ),
             ),
             keep_firing=True,
+            for_duration=drift_for,
         ),
         AlertSpec(
             name="DriftdPredictionDrift",
@@ -145,6 +163,7 @@ def drift_alerts(ctx: Context) -> list[AlertSpec]:
                 ),
             ),
             keep_firing=True,
+            for_duration=drift_for,
         ),
         AlertSpec(
             name="DriftdPerformanceDrop",

@@ -105,8 +105,9 @@ def _recording(rule: RecordingRule) -> dict[str, Any]:
 
 def _alerting(spec: AlertSpec, settings: Settings, options: RuleOptions) -> dict[str, Any]:
     rule: dict[str, Any] = {"alert": spec.name, "expr": spec.expr}
-    if parse_duration(options.for_duration) > 0:
-        rule["for"] = options.for_duration
+    duration = spec.for_duration or options.for_duration
+    if parse_duration(duration) > 0:
+        rule["for"] = duration
     if spec.keep_firing and parse_duration(options.keep_firing_for) > 0:
         rule["keep_firing_for"] = options.keep_firing_for
     rule["labels"] = {"severity": spec.severity}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from alerts.catalogue import AlertSpec, Case, RuleOptions, Series, parse_duration
@@ -145,12 +146,22 @@ def _tests_for(spec: AlertSpec, plan: TestPlan, settings: Settings) -> Iterable[
             }
 
 
+def _plan_for(spec: AlertSpec, plan: TestPlan, settings: Settings, options: RuleOptions) -> TestPlan:
+    """The shared plan, or one with the rule's own ``for`` (drift rules with alert_windows > 1)."""
+    if not spec.for_duration or spec.for_duration == options.for_duration:
+        return plan
+    return TestPlan(settings, replace(options, for_duration=spec.for_duration))
+
+
 def rule_tests(
     settings: Settings, options: RuleOptions, alerts: Iterable[AlertSpec], rule_file: str
 ) -> dict[str, Any]:
     """The ``promtool test rules`` file for ``alerts`` loaded from ``rule_file``."""
     plan = TestPlan(settings, options)
-    tests = [test for spec in alerts for test in _tests_for(spec, plan, settings)]
+    tests = [
+        test for spec in alerts
+        for test in _tests_for(spec, _plan_for(spec, plan, settings, options), settings)
+    ]
     return {
         "rule_files": [rule_file],
         "evaluation_interval": f"{plan.interval}s",

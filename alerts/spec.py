@@ -130,6 +130,8 @@ class AlertSpec:
     describe: Callable[[Renderer], str]
     cases: tuple[Case, ...]
     keep_firing: bool = False
+    # ``for`` of this rule when it differs from alerts.for_duration (drift rules: drift.alert_windows).
+    for_duration: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ Two choices keep a large window from flagging a negligible change:
   are scaled by the same factor so that ``n_eff`` equals the cap (chi² scales by
   ``cap / n_eff``). A 5,000-event window against a 100,000-row reference
   (``n_eff`` ≈ 4,760) is tested as it is; a million-event window is not tested as
-  a million. An effect at the threshold (V = 0.1) still gives chi² ≈ 400 at the
+  a million. An effect at the threshold (V = 0.05) still gives chi² ≈ 100 at the
   cap, so the cap never hides a relevant shift; it stops p-values from sinking
   towards zero with traffic alone. Scaling only the larger side instead would
   make the test conservative (it would under-count the reference's precision).
@@ -102,9 +102,11 @@ SPEC = MethodSpec(
     name="chisquare",
     kinds=frozenset({"numeric", "categorical"}),
     needs="counts",
-    default_threshold=0.1,
+    default_threshold=0.05,
     higher_is_drift=True,
-    source="Cohen (1988), Statistical Power Analysis: Cramér's V (w) of 0.1 is a small effect",
+    source="Cohen (1988), Statistical Power Analysis: w = 0.1 is a small effect, w of the window's "
+    "goodness of fit to the reference shares, sqrt(sum (q-p)^2 / p), which is about 2 V; "
+    "noise floors (detectors/noise.py) keep small windows from passing it by chance",
     description="Chi-square homogeneity test over bins; score is Cramér's V of the balanced table",
     score=chisquare,
     test="Pearson chi-square on the 2 x k table pooled to expected counts >= 5 (Cochran), "

@@ -62,16 +62,22 @@ def build(
 def show(
     path: Annotated[Path, typer.Argument(help="A baseline JSON file.")],
     wide: Annotated[bool, typer.Option("--wide", help="Every row and column in full (tables fit 80 columns without).")] = False,
-    section: Annotated[Optional[list[str]], typer.Option("--section", help="Only this section (repeatable): summary, features, outputs, performance, calibration, importances.")] = None,
+    section: Annotated[Optional[list[str]], typer.Option("--section", help="Only this section (repeatable): summary, features, outputs, performance, calibration, importances, budget.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="driftd.yaml whose drift and windows settings the budget section uses (default settings without).")] = None,
 ) -> None:
-    """Print what a baseline holds: summary, features, outputs, performance, calibration, SHAP importances."""
+    """Print what a baseline holds: summary, features, outputs, performance, calibration, SHAP importances, budget."""
+    from monitor.baseline_budget import budget_tables
     from monitor.baseline_show import sections
     from monitor.cli_tables import print_table
+    from monitor.config import ConfigError, Settings, load_settings
 
     try:
         baseline = load_baseline(path)
         shown = sections(baseline, wide, section)
-    except (BaselineError, ValueError) as exc:
+        settings = load_settings(config) if config is not None else Settings()
+        if not section or "budget" in section:
+            shown += [("budget", table) for table in budget_tables(baseline, settings.drift, settings.windows)]
+    except (BaselineError, ValueError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     for index, (_, table) in enumerate(shown):

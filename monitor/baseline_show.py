@@ -185,10 +185,10 @@ def sections(
     baseline: Baseline, wide: bool = False, only: list[str] | None = None
 ) -> list[tuple[str, Any]]:
     """``(name, table)`` of every section with something to show (or only those named)."""
-    unknown = sorted(set(only or ()) - {n for n, _ in SECTIONS})
+    unknown = sorted(set(only or ()) - {n for n, _ in SECTIONS} - {"budget"})  # budget: monitor/baseline_budget.py
     if unknown:
         raise ValueError(
-            f"--section: unknown {', '.join(unknown)}; allowed: {', '.join(n for n, _ in SECTIONS)}"
+            f"--section: unknown {', '.join(unknown)}; allowed: {', '.join(n for n, _ in SECTIONS)}, budget"
         )
     shown = []
     for name, section in SECTIONS:

@@ -71,6 +71,7 @@ def demo(
     speed: Annotated[float, typer.Option(help="Event-time seconds simulated per wall second.")] = 60.0,
     explain: Annotated[bool, typer.Option(help="Train a model and explain sampled predictions with SHAP.")] = True,
     artifacts: Annotated[bool, typer.Option(help="Generate alert rules and Grafana dashboards for the demo configuration.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated data (the schedule stays the same); printed at start.")] = 0,
     log_level: LogLevel = "warning",
     log_format: LogFormat = "text",
 ) -> None:
@@ -78,7 +79,7 @@ def demo(
     setup_logging(log_level, log_format)
     from monitor.demo import run_demo
 
-    raise typer.Exit(run_demo(duration=duration, workdir=workdir, store_url=store_url, port=port, rate=rate, speed=speed, explain=explain, artifacts=artifacts))
+    raise typer.Exit(run_demo(duration=duration, workdir=workdir, store_url=store_url, port=port, rate=rate, speed=speed, explain=explain, artifacts=artifacts, seed=seed))
 
 
 def broker(

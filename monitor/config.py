@@ -63,15 +63,18 @@ class DriftSettings(_Section):
 
     numeric_method: str = "auto"
     categorical_method: str = "auto"
-    # Family-wise error control across a model's features for p-value methods.
+    # Error control across a model's features for p-value methods (alpha: the level without a budget).
     correction: Literal["bonferroni", "bh", "none"] = "bh"
     alpha: float = Field(0.05, gt=0, lt=1)
-    # Model-level drift when at least this share of features drifted.
-    drift_share_threshold: float = Field(0.3, gt=0, le=1)
+    drift_share_threshold: float = Field(0.3, gt=0, le=1)  # model drift: this share of features drifted
     # Multivariate drift of the numeric features per window ("none" to switch off).
     multivariate_method: str = "pca_reconstruction"
     # Per-method threshold overrides, e.g. {psi: 0.25}.
     thresholds: dict[str, float] = Field(default_factory=dict)
+    # False drift alarms per model a day, split over segments and windows (detectors/budget.py)
+    false_alarms_per_day: float | None = Field(0.1, gt=0)
+    segments_per_model: int = Field(1, ge=1)
+    alert_windows: int = Field(1, ge=1)
 
 
 class FeatureSettings(_Section):
@@ -95,10 +98,8 @@ class ModelSettings(_Section):
     model_file: Path | None = None
     model_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     trust_pickle: bool = False
-    # Regression: a prediction whose label is further away than this (absolute error,
-    # in the prediction's unit) counts as wrong and is explained (explain.explain_wrong).
-    # Unset: regression predictions are never "wrong". Classifiers are wrong when the
-    # predicted class is not the label.
+    # Regression: a prediction further than this from its label (absolute error) is wrong and
+    # explained (explain.explain_wrong); unset: never wrong. Classifiers: wrong class.
     wrong_abs_error: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
@@ -177,8 +178,7 @@ class CheckpointSettings(_Section):
 class AppSettings(_Section):
     url: str = "http://127.0.0.1:8501"
     port: int = Field(8501, ge=0, le=65_535)
-    # Header set by the SSO proxy in front of the app (e.g. X-Forwarded-User): the author
-    # of notes. Unset: authors type their name. Set it only behind a proxy that strips it.
+    # SSO proxy header naming note authors (e.g. X-Forwarded-User), only behind a proxy that strips it.
     author_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$")
     max_note_chars: int = Field(2000, ge=1, le=100_000)
 

@@ -42,18 +42,18 @@ log = logging.getLogger(__name__)
 LABEL_DELAY = 240.0  # event-time seconds between a prediction and its label
 
 
-def scenarios(start: float, span: float) -> list[Scenario]:
-    """The demo's two models and when they drift (event time)."""
+def scenarios(start: float, span: float, seed: int = 0) -> list[Scenario]:
+    """The demo's two models and when they drift (event time); ``seed`` varies the data, not the schedule."""
     return [
-        Scenario(model="credit", version="v1", drift_features=("num_0", "num_1"), drift_start=start + span / 3, shift=1.0, seed=11),
-        Scenario(model="churn", version="v3", drift_features=(), concept_start=start + span / 2, concept_segment="eu", seed=12),
+        Scenario(model="credit", version="v1", drift_features=("num_0", "num_1"), drift_start=start + span / 3, shift=1.0, seed=11 + 100 * seed),
+        Scenario(model="churn", version="v3", drift_features=(), concept_start=start + span / 2, concept_segment="eu", seed=12 + 100 * seed),
     ]
 
 
 class _Service(threading.Thread):
     """The simulated serving service: logs predictions and, later, their labels."""
 
-    def __init__(self, bootstrap: str, settings_topics: tuple[str, str], models: list[Scenario], start: float, rate: float, speed: float) -> None:
+    def __init__(self, bootstrap: str, settings_topics: tuple[str, str], models: list[Scenario], start: float, rate: float, speed: float, seed: int = 0) -> None:
         super().__init__(name="demo-service", daemon=True)
         from kafka import KafkaProducer
 
@@ -63,6 +63,7 @@ class _Service(threading.Thread):
         self.start_time = start
         self.rate = rate
         self.speed = speed
+        self.seed_offset = 1_000_000 * seed
         self.stop_event = threading.Event()
         self.pending_labels: list[dict] = []
         self.sent = {m.model: 0 for m in models}
@@ -81,11 +82,11 @@ class _Service(threading.Thread):
             if n <= 0:
                 continue
             for scenario in self.models:
-                events, labels = prediction_events(scenario, produced_until, n, self.rate, seed=1000 + tick)
+                events, labels = prediction_events(scenario, produced_until, n, self.rate, seed=1000 + tick + self.seed_offset)
                 for value in encode(events):
                     self.producer.send(self.predictions_topic, value, key=scenario.model.encode())
                 self.sent[scenario.model] += n
-                self.pending_labels.extend(label_events(events, labels, LABEL_DELAY, jitter=60.0, seed=tick, coverage=0.9))
+                self.pending_labels.extend(label_events(events, labels, LABEL_DELAY, jitter=60.0, seed=tick + self.seed_offset, coverage=0.9))
             produced_until += n / self.rate
             due = [label for label in self.pending_labels if label["timestamp"] <= now]
             self.pending_labels = [label for label in self.pending_labels if label["timestamp"] > now]
@@ -140,7 +141,7 @@ def _generate_artifacts(config: Path, workdir: Path) -> None:
         print(f"  {what}: {status}")
 
 
-def run_demo(duration: float, workdir: Path, store_url: str | None, port: int, rate: float, speed: float, explain: bool, artifacts: bool = True) -> int:
+def run_demo(duration: float, workdir: Path, store_url: str | None, port: int, rate: float, speed: float, explain: bool, artifacts: bool = True, seed: int = 0) -> int:
     """Run the demo for ``duration`` wall seconds; returns the exit code."""
     from monitor.daemon import Daemon
 
@@ -156,8 +157,8 @@ def run_demo(duration: float, workdir: Path, store_url: str | None, port: int, r
     # Event time ends at the wall clock: a service does not log predictions from the future
     # (the daemon refuses times past limits.max_future_seconds as bad_timestamp).
     start = time.time() - span
-    models = scenarios(start, span)
-    print(f"driftd demo: {duration:.0f} s, event time x{speed:.0f}, work directory {workdir}")
+    models = scenarios(start, span, seed)
+    print(f"driftd demo: {duration:.0f} s, event time x{speed:.0f}, seed {seed}, work directory {workdir}")
     frames = {m.model: training_frame(m) for m in models}
     model_files = _train_models(workdir, frames) if explain else {}
     model_config = []
@@ -191,7 +192,7 @@ def run_demo(duration: float, workdir: Path, store_url: str | None, port: int, r
         print(f"  metrics  http://127.0.0.1:{daemon.http.port}/metrics   health /healthz /readyz")
         print(f"  store    {store_url}")
         print(f"  app      driftd app --config {config_path}")
-        service = _Service(broker.bootstrap_servers, (settings.kafka.predictions_topic, settings.kafka.labels_topic), models, start, rate, speed)
+        service = _Service(broker.bootstrap_servers, (settings.kafka.predictions_topic, settings.kafka.labels_topic), models, start, rate, speed, seed)
         service.start()
         print(f"  schedule credit: num_0, num_1 shift at +{span / 3 / 60:.0f} min event time; churn: labels flip for region=eu at +{span / 2 / 60:.0f} min")
         _progress(daemon, service, duration)

@@ -14,15 +14,24 @@ import numpy as np
 
 from detectors import decide
 from detectors.base import DriftResult, FeatureData
+from detectors.budget import Budget
 from detectors.decision import drift_share, weighted_drift_score
 from detectors.multivariate import evaluate as evaluate_multivariate
+from detectors.noise import with_floors
 from detectors.registry import REGISTRY, choose_method
 from monitor.baseline import FeatureProfile
 from monitor.config import DriftSettings, ModelSettings
 from monitor.results import PREDICTION, PREDICTION_SCORE, WindowKey, WindowReport
 from monitor.windows import Layout, WindowAggregate
 
-__all__ = ["evaluate_window", "method_for"]
+__all__ = ["budget_for", "evaluate_window", "method_for"]
+
+
+def budget_for(drift: DriftSettings, window_seconds: float) -> Budget | None:
+    """The false-alarm budget of a model whose windows last ``window_seconds`` (None: no budget)."""
+    if drift.false_alarms_per_day is None:
+        return None
+    return Budget(drift.false_alarms_per_day, 86_400.0 / window_seconds, drift.segments_per_model, drift.alert_windows)
 
 
 # Values keep the key objects alive, so their ids cannot be reused while cached.
@@ -139,19 +148,30 @@ def evaluate_window(
                            expected_unseen=profile.unseen_estimate)
         raw.append((name, method, threshold, data))
     novelty_threshold = drift.thresholds.get("unseen_share")
-    report.features = decide(_score_all(raw), correction=drift.correction, alpha=drift.alpha,
-                             novelty_threshold=novelty_threshold)
+    scored = _score_all(raw)
+    outputs = _output_drift(aggregate, layout, drift, model, n_numeric) if aggregate.n >= min_events else []
+    multivariate = drift.multivariate_method != "none" and n_numeric >= 2 and layout.reference_matrix is not None
+    # The window's tests share its budget level (union bound, detectors/budget.py).
+    p_tests = sum(r.p_value is not None for r in scored) + sum(r.novelty_p_value is not None for r in scored)
+    tests = len(scored) + sum(r.novelty_p_value is not None for r in scored) + len(outputs) + int(multivariate)
+    budget = budget_for(drift, size)
+    level = budget.test_level(tests) if budget is not None else None
+    bh_alpha = min(drift.alpha, budget.bh_level(p_tests, tests)) if budget is not None else drift.alpha
+    test_alpha = min(drift.alpha, level) if level is not None else drift.alpha
+    report.features = decide(with_floors(scored, [item[3] for item in raw], level), correction=drift.correction,
+                             alpha=bh_alpha, novelty_threshold=novelty_threshold)
     report.drift_share = drift_share(report.features)
     report.drift_score = weighted_drift_score(report.features, baseline.importances)
     report.model_drifted = bool(report.features) and report.drift_share >= drift.drift_share_threshold
     if aggregate.n >= min_events:
-        report.prediction = decide(_output_drift(aggregate, layout, drift, model, n_numeric), correction="none",
-                                   alpha=drift.alpha, novelty_threshold=novelty_threshold)
-        if drift.multivariate_method != "none" and n_numeric >= 2 and layout.reference_matrix is not None:
+        results, data = zip(*outputs) if outputs else ((), ())
+        report.prediction = decide(with_floors(results, data, level), correction="none",
+                                   alpha=test_alpha, novelty_threshold=novelty_threshold)
+        if multivariate:
             report.multivariate = [
                 evaluate_multivariate(
                     drift.multivariate_method, layout.reference_matrix, aggregate.sample[:, :n_numeric],
-                    threshold=drift.thresholds.get(drift.multivariate_method), alpha=drift.alpha, seed=0,
+                    threshold=drift.thresholds.get(drift.multivariate_method), alpha=test_alpha, seed=0,
                 )
             ]
     return report
@@ -159,8 +179,8 @@ def evaluate_window(
 
 def _output_drift(
     aggregate: WindowAggregate, layout: Layout, drift: DriftSettings, model: ModelSettings | None, n_numeric: int
-) -> list[DriftResult]:
-    """Prediction drift (class or value distribution) and score drift (positive-class probability)."""
+) -> list[tuple[DriftResult, FeatureData]]:
+    """Prediction drift (class or value distribution) and score drift (positive-class probability), with their data."""
     baseline = layout.baseline
     results: list[tuple[str, str, float, FeatureData]] = []
     prediction = baseline.prediction
@@ -179,4 +199,4 @@ def _output_drift(
         data = FeatureData("numeric", score.counts, aggregate.score_counts, score.sample,
                            _finite_column(aggregate.sample, n_numeric + 1), score.std)
         results.append((PREDICTION_SCORE, method, threshold, data))
-    return _score_all(results)
+    return list(zip(_score_all(results), [item[3] for item in results]))

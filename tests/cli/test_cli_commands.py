@@ -223,7 +223,9 @@ def test_compare_baseline_table_fits_and_bad_input_is_status_two(files) -> None:
     assert (
         widest(result.output) <= 80 and "decided as `driftd run` decides a window" in result.output
     )
-    assert re.search(r"^num_0\s+wasserstein\s+\S+\s+\S+\s+0\.1000\s+DRIFT$", result.output, re.MULTILINE)
+    # The threshold shown is the effective one: the configured 0.1 or the noise floor at this n.
+    shown = re.search(r"^num_0\s+wasserstein\s+\S+\s+\S+\s+(\d\.\d{4})\s+DRIFT$", result.output, re.MULTILINE)
+    assert shown and float(shown.group(1)) >= 0.1
     narrow = files["root"] / "narrow.csv"
     pd.read_csv(files["current"])[["num_0"]].to_csv(narrow, index=False)
     missing = invoke("compare", "-r", str(files["baseline"]), "-c", str(narrow))

@@ -35,7 +35,7 @@ from tests.detectors.detectors_pipeline import (
 
 N_NUMERIC, N_CATEGORICAL = 20, 5
 ALPHA = 0.05
-NO_GATE = DriftSettings(thresholds={"wasserstein": 0.0, "chisquare": 0.0})
+NO_GATE = DriftSettings(thresholds={"wasserstein": 0.0, "chisquare": 0.0}, false_alarms_per_day=None)
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +79,11 @@ def test_large_windows_with_negligible_shift_flag_nothing(path: PipelinePath) ->
     for _ in range(3):
         numeric, categorical = _window(rng, 100_000)
         numeric = numeric + 0.02 * numeric.std(axis=0)  # 0.02 σ: a fifth of the Wasserstein threshold
-        shifted = rng.random(len(categorical)) < 0.07  # 7 % of one column moved to "a": V ≈ 0.047
+        shifted = rng.random(len(categorical)) < 0.04  # 4 % of one column moved to "a": V ≈ 0.027
         categorical[shifted, 0] = "a"
         aggregate = path.aggregate(numeric, categorical)
         report = path.evaluate(aggregate)
-        assert max(r.score for r in report.features if r.method == "chisquare" and r.feature == "c0") < 0.1
+        assert max(r.score for r in report.features if r.method == "chisquare" and r.feature == "c0") < 0.05
         flagged_default += sum(r.drifted for r in report.features)
         flagged_p_only += sum(r.drifted for r in path.evaluate(aggregate, NO_GATE).features)
     print(f"\n100k-row windows, negligible shift: {flagged_default} flags at defaults, "
