@@ -105,6 +105,9 @@ class Consumer:
         self._producer: Any = None
         self._checkpoint_offsets: dict[str, int] = {}
         self._positions: dict[Any, int] = {}
+        # Kafka timestamp of the last record read per "topic:partition" (checkpointed): tells a
+        # record still there from one of a recreated topic at the same offset.
+        self._last_timestamps: dict[str, int] = {}
         self._last_checkpoint = time.monotonic()
         self._pacer: Pacer | None = None
         self.last_loop = time.time()
@@ -175,7 +178,9 @@ class Consumer:
         if saved is not None:
             offsets, state = saved
             try:
-                self.pipeline.restore(orjson.loads(state))
+                loaded = orjson.loads(state)
+                self.pipeline.restore(loaded)
+                self._last_timestamps = dict(loaded.get("consumer", {}).get("last_timestamp", {}))
             except Exception as exc:  # noqa: BLE001 - any unreadable state is reported the same way
                 self.pipeline.reset()
                 problem = f"checkpoint {self.checkpoint_name} cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
@@ -248,7 +253,7 @@ class Consumer:
         ends = self._consumer.end_offsets(list(wanted))
         for tp, offset in wanted.items():
             end = ends.get(tp)
-            if end is not None and end < offset and not self._record_exists(tp, offset - 1):
+            if end is not None and end < offset and not self._still_there(tp, offset - 1):
                 # The log is shorter than what we already processed and the last record we
                 # read is gone: the topic was deleted and recreated (or an in-memory broker
                 # restarted). Start it from the beginning.
@@ -266,8 +271,10 @@ class Consumer:
             self._consumer.seek(tp, offset)
         return set(wanted)
 
-    def _record_exists(self, tp: Any, offset: int) -> bool:
-        """Whether the broker still holds the record at ``offset`` (a group-less probe)."""
+    def _still_there(self, tp: Any, offset: int) -> bool:
+        """Whether the broker still holds the record at ``offset`` that we read last: the
+        same offset with the same timestamp (a recreated topic refilled since has records
+        at that offset too, written later). A group-less probe."""
         from kafka import KafkaConsumer
 
         probe = None
@@ -279,8 +286,9 @@ class Consumer:
             probe.seek(tp, offset)
             deadline = time.monotonic() + 3.0
             while time.monotonic() < deadline:
+                saved = self._last_timestamps.get(f"{tp.topic}:{tp.partition}")
                 for records in probe.poll(timeout_ms=500, max_records=1).values():
-                    return any(r.offset == offset for r in records)
+                    return any(r.offset == offset and (saved is None or r.timestamp == saved) for r in records)
             return False
         except Exception:  # noqa: BLE001 - cannot tell: take the broker's end offset at its word
             log.debug("record probe of %s:%d at %d failed", tp.topic, tp.partition, offset, exc_info=True)
@@ -326,6 +334,7 @@ class Consumer:
         for tp, messages in records.items():
             if messages:
                 self._positions[tp] = messages[-1].offset + 1
+                self._last_timestamps[f"{tp.topic}:{tp.partition}"] = messages[-1].timestamp
         for value, reason, detail in self.pipeline.drain_dead_labels():
             self._dead_letter_value(value, reason, detail, source="expired-label")
             rejected_total += 1
@@ -363,7 +372,8 @@ class Consumer:
             if self.flush_outputs is not None and not self.flush_outputs():
                 log.warning("store not reachable; checkpoint postponed, offsets not committed")
                 return False
-            state = orjson.dumps(self.pipeline.to_state(), option=orjson.OPT_SERIALIZE_NUMPY)
+            saved = {**self.pipeline.to_state(), "consumer": {"last_timestamp": self._last_timestamps}}
+            state = orjson.dumps(saved, option=orjson.OPT_SERIALIZE_NUMPY)
             try:
                 self.checkpoint_store.save_checkpoint(self.checkpoint_name, {**self._checkpoint_offsets, **offsets}, state)
             except Exception as exc:  # noqa: BLE001 - store outage: keep consuming, retry later

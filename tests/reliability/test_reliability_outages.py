@@ -40,7 +40,7 @@ def settings_for(tmp_path: Path, bootstrap: str, store_url: str):
                "request_timeout_ms": 5000},
         models=[{"name": "credit"}], baseline_dir=str(tmp_path / "baselines"),
         store={"url": store_url}, http={"port": 0}, labels={"enabled": False},
-        windows={"size_seconds": 300, "allowed_lateness_seconds": 30, "min_events": 50},
+        windows={"size_seconds": 300, "allowed_lateness_seconds": 30, "min_events": 50, "close_on_shutdown": True},
         checkpoint={"interval_seconds": 0.5},
     )
 

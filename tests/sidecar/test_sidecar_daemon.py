@@ -44,7 +44,7 @@ def _daemon(tmp_path: Path, bootstrap: str, prefix: str) -> Daemon:
         http={"port": 0},
         # Lateness longer than the stream: no event is late however the partitions are
         # polled, and every window closes at shutdown, so both daemons see the same windows.
-        windows={"size_seconds": 60, "allowed_lateness_seconds": 600, "min_events": 100},
+        windows={"size_seconds": 60, "allowed_lateness_seconds": 600, "min_events": 100, "close_on_shutdown": True},
     )
     return Daemon(settings, with_store=False).start()
 
