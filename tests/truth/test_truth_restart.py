@@ -8,8 +8,6 @@ such labels were dropped ("too old to update in memory") and the windows kept 0 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import orjson
 import pandas as pd
@@ -21,6 +19,7 @@ from monitor.baseline import build_baseline
 from monitor.config import load_settings
 from monitor.daemon import Daemon
 from monitor.store import open_store
+from tests.truth.test_truth_daemon import _wait
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -28,15 +27,6 @@ WINDOW = 60
 T0 = 1_700_000_040.0  # aligned to the 60 s grid
 PER_WINDOW = 400
 N_WINDOWS = 3
-
-
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_labels_after_a_restart_update_the_stored_windows(kafka_bootstrap, topic_prefix, tmp_path) -> None:
